@@ -1,0 +1,51 @@
+"""The FastAPI application factory (uvicorn runs `feedbackloop.api.app:create_app` with factory=True)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from feedbackloop.api import health, ingest
+from feedbackloop.api.state import AppState
+from feedbackloop.settings import Settings, get_settings
+from store.database import Database
+from tools.events.ingest import EventIngestor
+from tools.events.segment import PayloadError
+from tools.personas import load_registry
+
+log = logging.getLogger("feedbackloop")
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = database or Database(settings.database_url)
+    personas = load_registry(settings.personas_file)
+    app = FastAPI(
+        title="feedbackloop",
+        version="0.1.0",
+        description="Event ingestion (Segment and PostHog wire formats) and the feedback-loop service API.",
+    )
+    app.state.feedbackloop = AppState(settings, database, EventIngestor(database, personas))
+    if not settings.write_keys:
+        log.warning(
+            "FEEDBACKLOOP_WRITE_KEYS is empty: ingestion accepts events without a write key. Local use only."
+        )
+
+    @app.exception_handler(PayloadError)
+    async def _payload_error(_request: Request, error: PayloadError) -> JSONResponse:
+        return JSONResponse({"code": error.code, "message": error.message}, status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(part) for part in first["loc"])
+        return JSONResponse(
+            {"code": "invalid_request", "message": f"{field}: {first['msg']}"}, status_code=400
+        )
+
+    app.include_router(health.router)
+    app.include_router(ingest.router)
+    return app

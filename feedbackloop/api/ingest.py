@@ -1,0 +1,145 @@
+"""Ingestion routes: Segment's /v1/batch and single calls, PostHog's /batch/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from feedbackloop.api.auth import check_write_key, request_write_key
+from feedbackloop.api.body import read_limited_body
+from feedbackloop.api.state import AppState
+from tools.events.normalize import FieldError
+from tools.events.segment import (
+    PayloadError,
+    decode_json,
+    parse_segment_batch,
+    parse_segment_item,
+    posthog_to_segment,
+)
+
+router = APIRouter(tags=["ingestion"])
+
+
+class RejectedItem(BaseModel):
+    index: int
+    messageId: str | None
+    reason: str
+
+
+class IngestResponse(BaseModel):
+    accepted: int = Field(description="events newly stored")
+    duplicates: int = Field(
+        description="events whose messageId was already stored (or repeated in the batch)"
+    )
+    rejected: list[RejectedItem] = Field(description="invalid events, not stored, with the reason")
+
+
+class ErrorResponse(BaseModel):
+    code: str
+    message: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorResponse,
+        "description": "malformed JSON, wrong shape, oversize item, too many items",
+    },
+    401: {"model": ErrorResponse, "description": "missing or invalid write key"},
+    413: {"model": ErrorResponse, "description": "body larger than the limit (500 KB by default)"},
+}
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["batch"],
+                    "properties": {
+                        "batch": {"type": "array", "items": {"type": "object"}, "maxItems": 2500},
+                        "sentAt": {"type": "string", "format": "date-time"},
+                        "writeKey": {"type": "string"},
+                        "context": {"type": "object"},
+                    },
+                }
+            }
+        },
+    }
+}
+_ITEM_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+}
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.feedbackloop
+    return state
+
+
+@router.post("/v1/batch", response_model=IngestResponse, responses=ERRORS, openapi_extra=_BATCH_BODY)
+async def segment_batch(request: Request) -> IngestResponse:
+    """Segment's batch call (what `segment-analytics-python` always uses). Gzip bodies accepted."""
+    state = _state(request)
+    payload = decode_json(await read_limited_body(request, state.settings.max_batch_bytes))
+    body_key = payload.get("writeKey") if isinstance(payload, dict) else None
+    check_write_key(state.settings.write_keys, request_write_key(request, body_key))
+    return await _ingest_batch(state, payload)
+
+
+@router.post("/batch/", response_model=IngestResponse, responses=ERRORS, openapi_extra=_BATCH_BODY)
+async def posthog_batch(request: Request) -> IngestResponse:
+    """PostHog's batch call (what the `posthog` client sends); `uuid` is the dedupe key."""
+    state = _state(request)
+    payload = decode_json(await read_limited_body(request, state.settings.max_batch_bytes))
+    body_key = payload.get("api_key") if isinstance(payload, dict) else None
+    check_write_key(state.settings.write_keys, request_write_key(request, body_key))
+    return await _ingest_batch(state, posthog_to_segment(payload))
+
+
+async def _ingest_batch(state: AppState, payload: Any) -> IngestResponse:
+    parsed = parse_segment_batch(
+        payload,
+        received_at=datetime.now(UTC),
+        max_items=state.settings.max_batch_items,
+        max_item_bytes=state.settings.max_item_bytes,
+    )
+    summary = await run_in_threadpool(state.ingestor.ingest, parsed.events)
+    summary.rejected.extend(parsed.rejected)
+    return IngestResponse.model_validate(summary.as_response())
+
+
+def _single_call_route(call_type: str) -> Any:
+    async def single_call(request: Request) -> IngestResponse:
+        state = _state(request)
+        payload = decode_json(await read_limited_body(request, state.settings.max_item_bytes))
+        body_key = payload.get("writeKey") if isinstance(payload, dict) else None
+        check_write_key(state.settings.write_keys, request_write_key(request, body_key))
+        if isinstance(payload, dict) and payload.get("type", call_type) != call_type:
+            raise PayloadError("invalid_event", f"type: {payload.get('type')!r} sent to /v1/{call_type}")
+        try:
+            event = parse_segment_item(payload, received_at=datetime.now(UTC), default_type=call_type)
+        except FieldError as error:
+            raise PayloadError("invalid_event", str(error)) from None
+        summary = await run_in_threadpool(state.ingestor.ingest, [event])
+        return IngestResponse.model_validate(summary.as_response())
+
+    single_call.__name__ = f"segment_{call_type}"
+    single_call.__doc__ = f"Segment's single {call_type} call; answers 400 naming the field when invalid."
+    return single_call
+
+
+for _call in ("track", "identify", "page", "screen", "group", "alias"):
+    router.add_api_route(
+        f"/v1/{_call}",
+        _single_call_route(_call),
+        methods=["POST"],
+        response_model=IngestResponse,
+        responses=ERRORS,
+        openapi_extra=_ITEM_BODY,
+        name=f"segment_{_call}",
+    )

@@ -1,0 +1,177 @@
+"""Command tree. Exit codes: 0 success, 1 finished with rejected input, 2 bad usage or unusable input."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from feedbackloop.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="feedbackloop: close the product feedback loop.", no_args_is_help=True, add_completion=False
+)
+config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+events_app = typer.Typer(help="Event ingestion.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(events_app, name="events")
+
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/] {message}")
+    return typer.Exit(EXIT_USAGE)
+
+
+def load_settings(database_url: str | None = None) -> Settings:
+    try:
+        settings = get_settings()
+    except Exception as exc:  # pydantic ValidationError: name the variable, not a traceback
+        raise fail(f"invalid configuration: {exc}") from None
+    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
+
+
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database-url", help="override FEEDBACKLOOP_DATABASE_URL", show_default=False)
+]
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings (secrets masked)."""
+    table = Table("setting", "value", "environment variable")
+    for name, value in load_settings().masked().items():
+        table.add_row(name, value, f"FEEDBACKLOOP_{name.upper()}")
+    console.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseOption = None) -> None:
+    """Bring the database schema to the newest revision (safe to run any time)."""
+    from store.database import Database
+    from store.engine import DatabaseURLError
+    from store.migrate import current_revision
+
+    settings = load_settings(database_url)
+    try:
+        database = Database(settings.database_url)
+    except DatabaseURLError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"schema at revision {current_revision(database.engine)} ({database.dialect})")
+
+
+@events_app.command("import")
+def events_import(
+    file: Annotated[str, typer.Argument(help="JSON lines or Segment batch JSON; '-' reads standard input")],
+    strict: Annotated[bool, typer.Option(help="store nothing if any event is invalid")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Import events through the same path as POST /v1/batch; prints accepted, duplicates, rejected."""
+    from feedbackloop.cli.importing import run_import
+
+    code = run_import(
+        file, strict=strict, settings=load_settings(database_url), console=console, errors=errors
+    )
+    raise typer.Exit(code)
+
+
+@events_app.command("stats")
+def events_stats(database_url: DatabaseOption = None) -> None:
+    """What is stored: event and user counts, period, users by persona, most frequent events."""
+    from feedbackloop.demo import print_overview
+    from store.database import Database
+    from store.engine import DatabaseURLError
+
+    settings = load_settings(database_url)
+    try:
+        database = Database(settings.database_url)
+    except DatabaseURLError as exc:
+        raise fail(str(exc)) from None
+    print_overview(console, database)
+    database.dispose()
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(min=10, max=200_000, help="synthetic users")] = 2000,
+    days: Annotated[int, typer.Option(min=14, max=730, help="days of activity")] = 90,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same data)")] = 7,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="demo database (default .feedbackloop/demo.db)")
+    ] = None,
+    reset: Annotated[bool, typer.Option(help="drop feedbackloop tables in --database-url first")] = False,
+) -> None:
+    """Create a fresh demo database with realistic activity and show what feedbackloop sees in it."""
+    from datetime import UTC, datetime
+
+    from feedbackloop.demo import DEFAULT_DEMO_URL, DemoDatabaseNotEmpty, run_demo
+    from store.engine import DatabaseURLError
+    from tools.personas import PersonaConfigError, load_registry
+    from tools.synthetic import PlantedDeployment, SyntheticConfig
+
+    settings = load_settings()
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    deploy_day = max(1, round(days * 76 / 90))
+    config = SyntheticConfig(
+        users=users, days=days, seed=seed, end=end, deployments=(PlantedDeployment(day=deploy_day),)
+    )
+    try:
+        personas = load_registry(settings.personas_file)
+        run_demo(
+            console,
+            database_url=database_url or DEFAULT_DEMO_URL,
+            config=config,
+            personas=personas,
+            reset=reset,
+        )
+    except (DemoDatabaseNotEmpty, DatabaseURLError, PersonaConfigError) as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn worker processes")] = 1,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs). The schema is upgraded before workers start."""
+    import os
+
+    import uvicorn
+
+    from store.database import Database
+    from store.engine import DatabaseURLError
+
+    settings = load_settings(database_url)
+    try:
+        Database(settings.database_url).dispose()
+    except DatabaseURLError as exc:
+        raise fail(str(exc)) from None
+    if database_url:
+        os.environ["FEEDBACKLOOP_DATABASE_URL"] = database_url  # workers are new processes: pass it on
+    uvicorn.run(
+        "feedbackloop.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""`feedbackloop demo`: a fresh database filled with 90 days of realistic activity, then what it shows.
+
+The events go through the same EventIngestor as the HTTP API; the summary is computed by SQL in the store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from prompts import render
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import inspect
+
+from store.database import Database
+from store.engine import make_engine, normalise_url
+from store.models import Base
+from store.repositories.summary import (
+    event_overview,
+    event_rate_by_persona,
+    events_by_name,
+    find_event,
+    users_by_persona,
+)
+from tools.events.ingest import EventIngestor, IngestSummary
+from tools.personas import PersonaRegistry
+from tools.synthetic import SyntheticConfig, count_hint, generate_events
+
+DEFAULT_DEMO_URL = "sqlite:///./.feedbackloop/demo.db"
+COMPARISON_WINDOW_DAYS = 14
+
+
+class DemoDatabaseNotEmpty(RuntimeError):
+    """Refuses to overwrite a database that already holds feedbackloop data unless asked to."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    summary: IngestSummary
+    seconds: float
+    database_url: str
+
+
+def reset_database(url: str, *, force: bool) -> None:
+    """Start from an empty schema: delete the demo SQLite file, or drop our tables when `force` allows it."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite" and url == DEFAULT_DEMO_URL:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+        return
+    engine = make_engine(url)
+    try:
+        existing = set(inspect(engine).get_table_names())
+        ours = {table.name for table in Base.metadata.sorted_tables} | {"alembic_version"}
+        if existing & ours and not force:
+            raise DemoDatabaseNotEmpty(
+                f"{parsed.render_as_string(hide_password=True)} already has feedbackloop tables; "
+                "pass --reset to drop them and start the demo from scratch"
+            )
+        with engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    finally:
+        engine.dispose()
+
+
+def run_demo(
+    console: Console,
+    *,
+    database_url: str = DEFAULT_DEMO_URL,
+    config: SyntheticConfig | None = None,
+    personas: PersonaRegistry | None = None,
+    reset: bool = False,
+) -> DemoResult:
+    config = config or SyntheticConfig(
+        end=datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    started = time.perf_counter()
+    reset_database(database_url, force=reset)
+    database = Database(database_url)
+    ingestor = EventIngestor(database, personas)
+    console.print(
+        f"[bold]feedbackloop demo[/]: {config.users:,} users, {config.days} days, seed {config.seed} → "
+        f"{normalise_url(database_url).render_as_string(hide_password=True)}"
+    )
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("generating + ingesting events", total=count_hint(config))
+        summary = ingestor.ingest_stream(
+            generate_events(config), on_progress=lambda n: progress.advance(task, n)
+        )
+        progress.update(task, total=progress.tasks[0].completed)
+    seconds = time.perf_counter() - started
+    print_summary(console, database, summary, seconds, config)
+    database.dispose()
+    return DemoResult(summary, seconds, database_url)
+
+
+def print_summary(
+    console: Console, database: Database, summary: IngestSummary, seconds: float, config: SyntheticConfig
+) -> None:
+    with database.read() as connection:
+        deploy_version = config.deployments[0].version if config.deployments else None
+        deployed_at = (
+            find_event(connection, name="deployment", property_name="version", value=deploy_version)
+            if deploy_version
+            else None
+        )
+        before = after = None
+        if deployed_at is not None:
+            window = timedelta(days=COMPARISON_WINDOW_DAYS)
+            kwargs = {"event_name": "error_occurred", "feature": "report_generation"}
+            before = event_rate_by_persona(connection, start=deployed_at - window, end=deployed_at, **kwargs)
+            after = event_rate_by_persona(connection, start=deployed_at, end=deployed_at + window, **kwargs)
+    rate = summary.accepted / seconds if seconds else 0.0
+    console.print(
+        f"\nStored [bold]{summary.accepted:,}[/] events ({summary.duplicates:,} duplicates, "
+        f"{len(summary.rejected)} rejected) in {seconds:.1f} s ({rate:,.0f} events/s)."
+    )
+    print_overview(console, database)
+    if before is not None and after is not None and deployed_at is not None:
+        console.print(_deployment_table(before, after, deploy_version or "", deployed_at))
+    console.print(
+        render("demo_next_steps.txt.j2", cli="feedbackloop", database_url=database.url), soft_wrap=True
+    )
+
+
+def print_overview(console: Console, database: Database) -> None:
+    """Counts, period, users by persona and the most frequent events of a database."""
+    with database.read() as connection:
+        overview = event_overview(connection)
+        personas = users_by_persona(connection)
+        top_events = events_by_name(connection, limit=10)
+    console.print(f"{overview.events:,} events from {overview.users:,} users.")
+    if overview.first_timestamp and overview.last_timestamp:
+        console.print(
+            f"Period: {overview.first_timestamp:%Y-%m-%d} → {overview.last_timestamp:%Y-%m-%d} (UTC)"
+        )
+    people = Table("persona", "users", title="Users by persona")
+    for persona, count in personas.items():
+        people.add_row(persona, f"{count:,}")
+    names = Table("event", "count", title="Most frequent events")
+    for name, count in top_events:
+        names.add_row(name, f"{count:,}")
+    console.print(people, names)
+
+
+def _deployment_table(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], version: str, deployed_at: datetime
+) -> Table:
+    table = Table(
+        "persona",
+        "errors / active user, 14 d before",
+        "14 d after",
+        "change",
+        title=f"Report-generation errors around deployment {version} ({deployed_at:%Y-%m-%d %H:%M} UTC)",
+    )
+    for persona in sorted(set(before) | set(after)):
+        rate_before = _per_user(before.get(persona))
+        rate_after = _per_user(after.get(persona))
+        change = f"×{rate_after / rate_before:.1f}" if rate_before and rate_after is not None else "n/a"
+        table.add_row(persona, _fmt(rate_before), _fmt(rate_after), change)
+    return table
+
+
+def _per_user(pair: tuple[int, int] | None) -> float | None:
+    if pair is None or pair[1] == 0:
+        return None
+    return pair[0] / pair[1]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,82 @@
+"""The one settings object: environment variables with the prefix FEEDBACKLOOP_ (and an optional .env file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./.feedbackloop/feedbackloop.db"
+StructuredOutputMethod = Literal["json_schema", "json_object_schema", "function_calling"]
+
+
+class Settings(BaseSettings):
+    """Effective configuration. `feedbackloop config show` prints it with secrets masked."""
+
+    model_config = SettingsConfigDict(env_prefix="FEEDBACKLOOP_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the store")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL; unset = rules only")
+    llm_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("FEEDBACKLOOP_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the LLM server (falls back to OPENAI_API_KEY)",
+    )
+    llm_model: str = Field("gpt-4o-mini", description="model name sent to the LLM server")
+    llm_structured_output: StructuredOutputMethod = Field(
+        "json_schema", description="how structured output is requested from the LLM server"
+    )
+    write_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated ingest write keys; empty = ingestion accepts any key (local use only)",
+    )
+    personas_file: Path | None = Field(None, description="TOML or YAML persona registry; unset = defaults")
+    gross_margin: float = Field(0.8, gt=0, le=1, description="gross margin used by the LTV KPI")
+    renewal_window_days: int = Field(14, ge=1, description="days after campaign_ended before a renewal fails")
+    max_batch_bytes: int = Field(500 * 1024, ge=1024, description="largest accepted request body")
+    max_item_bytes: int = Field(32 * 1024, ge=256, description="largest accepted single event")
+    max_batch_items: int = Field(2500, ge=1, description="most events in one batch")
+    log_level: str = Field("INFO", description="logging level of the service")
+
+    @field_validator("write_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def masked(self) -> dict[str, str]:
+        """Every setting as text, secrets replaced by a mask that shows only whether they are set."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown[name] = "****" if value.get_secret_value() else "(empty)"
+            elif isinstance(value, list) and value and isinstance(value[0], SecretStr):
+                shown[name] = f"{len(value)} key(s), ****"
+            elif name == "database_url":
+                shown[name] = mask_url_password(str(value))
+            else:
+                shown[name] = "(unset)" if value is None or value == [] else str(value)
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """postgresql://user:secret@host/db → postgresql://user:****@host/db."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, location = rest.rpartition("@")
+    if ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{location}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process; tests build `Settings(...)` directly instead."""
+    return Settings()

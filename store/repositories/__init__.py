@@ -1,0 +1,1 @@
+"""Repositories: the SQL each domain needs, on a Connection handed in by the caller's transaction."""

@@ -1,0 +1,197 @@
+"""Event and user writes, tuned for bulk: one statement per chunk, dedupe by the unique message_id.
+
+Inserts are `ON CONFLICT (message_id) DO NOTHING` on both dialects, so a replayed batch (client retry, re-run
+import) inserts nothing and concurrent writers of the same message never fail. The number of rows actually
+inserted comes from the driver's rowcount, which both sqlite3 and psycopg sum over an executemany.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from store.models import EventRow, UserRow
+
+UNASSIGNED_PERSONA = "unassigned"
+
+EVENT_COLUMNS = (
+    "message_id",
+    "type",
+    "name",
+    "user_id",
+    "anonymous_id",
+    "timestamp",
+    "received_at",
+    "properties",
+    "context",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A row to insert. Timestamps are timezone-aware; JSON fields are plain dicts."""
+
+    message_id: str
+    type: str
+    name: str
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp: datetime
+    received_at: datetime
+    properties: dict[str, Any]
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UserSighting:
+    """What one batch says about a user: when it was seen and, for identify calls, its traits and persona.
+
+    `traits` is None for users only seen in other calls; `persona` None means "not determined by this call".
+    """
+
+    user_id: str
+    first_seen: datetime
+    last_seen: datetime
+    persona: str | None = None
+    traits: dict[str, Any] | None = None
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # The exact text SQLAlchemy's SQLite DateTime type writes, so both write paths sort and compare alike.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def insert_events(connection: Connection, records: Sequence[EventRecord]) -> int:
+    """Insert records, skipping message ids already stored; returns how many rows were inserted."""
+    if not records:
+        return 0
+    if connection.dialect.name == "sqlite":
+        return _insert_events_sqlite(connection, records)
+    return _insert_events_postgresql(connection, records)
+
+
+def _insert_events_sqlite(connection: Connection, records: Sequence[EventRecord]) -> int:
+    # Straight to the DBAPI executemany: SQLAlchemy's per-row type processing would halve the throughput.
+    rows = [
+        (
+            r.message_id,
+            r.type,
+            r.name,
+            r.user_id,
+            r.anonymous_id,
+            _sqlite_time(r.timestamp),
+            _sqlite_time(r.received_at),
+            _json(r.properties),
+            _json(r.context),
+        )
+        for r in records
+    ]
+    statement = (
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
+        "ON CONFLICT (message_id) DO NOTHING"
+    )
+    result = connection.exec_driver_sql(statement, rows)
+    return max(result.rowcount, 0)
+
+
+def _insert_events_postgresql(connection: Connection, records: Sequence[EventRecord]) -> int:
+    # COPY into a temporary staging table, then one INSERT … SELECT … ON CONFLICT: the fastest safe path.
+    # The raw psycopg connection: COPY is a psycopg feature, not a DBAPI one.
+    dbapi: Any = connection.connection.dbapi_connection
+    connection.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS events_staging "
+        "(message_id text, type text, name text, user_id text, anonymous_id text, "
+        "timestamp timestamptz, received_at timestamptz, properties jsonb, context jsonb) ON COMMIT DELETE ROWS"
+    )
+    copy_statement = f"COPY events_staging ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+    with dbapi.cursor() as cursor, cursor.copy(copy_statement) as copy:
+        for r in records:
+            copy.write_row(
+                (
+                    r.message_id,
+                    r.type,
+                    r.name,
+                    r.user_id,
+                    r.anonymous_id,
+                    r.timestamp,
+                    r.received_at,
+                    _json(r.properties),
+                    _json(r.context),
+                )
+            )
+    columns = ", ".join(EVENT_COLUMNS)
+    result = connection.exec_driver_sql(
+        f"INSERT INTO events ({columns}) SELECT {columns} FROM events_staging "
+        "ON CONFLICT (message_id) DO NOTHING"
+    )
+    connection.exec_driver_sql("DELETE FROM events_staging")
+    return max(result.rowcount, 0)
+
+
+def upsert_users(connection: Connection, sightings: Sequence[UserSighting]) -> None:
+    """Create users or widen their first/last seen; identify sightings also replace persona and merge traits."""
+    if not sightings:
+        return
+    table = UserRow.__table__
+    assert isinstance(table, Table)
+    insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
+    seen_only = [s for s in sightings if s.traits is None]
+    identified = [s for s in sightings if s.traits is not None]
+    for group, with_traits in ((seen_only, False), (identified, True)):
+        if not group:
+            continue
+        statement = insert(table)
+        excluded = statement.excluded
+        updates: dict[str, Any] = {
+            "first_seen": case(
+                (excluded.first_seen < table.c.first_seen, excluded.first_seen), else_=table.c.first_seen
+            ),
+            "last_seen": case(
+                (excluded.last_seen > table.c.last_seen, excluded.last_seen), else_=table.c.last_seen
+            ),
+        }
+        if with_traits:
+            # An identify that does not determine a persona keeps the one already known.
+            updates["persona"] = case(
+                (excluded.persona == UNASSIGNED_PERSONA, table.c.persona), else_=excluded.persona
+            )
+            updates["traits"] = _merged_traits(connection, table.c.traits, excluded.traits)
+        statement = statement.on_conflict_do_update(index_elements=["id"], set_=updates)
+        connection.execute(
+            statement,
+            [
+                {
+                    "id": s.user_id,
+                    "persona": s.persona or UNASSIGNED_PERSONA,
+                    "traits": s.traits or {},
+                    "first_seen": s.first_seen,
+                    "last_seen": s.last_seen,
+                }
+                for s in group
+            ],
+        )
+
+
+def _merged_traits(connection: Connection, stored: Any, incoming: Any) -> Any:
+    """Identify merges traits (Segment semantics): new keys win, keys not mentioned are kept."""
+    if connection.dialect.name == "sqlite":
+        return func.json_patch(stored, incoming)
+    return stored.op("||")(incoming)
+
+
+def count_events(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(EventRow)).scalar_one())
+
+
+def stored_message_ids(connection: Connection) -> set[str]:
+    return set(connection.execute(select(EventRow.message_id)).scalars())

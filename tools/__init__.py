@@ -1,0 +1,1 @@
+"""Deterministic, LLM-free domain code that the agents call and the service exposes."""

@@ -1,0 +1,132 @@
+"""EventIngestor: the one code path from canonical events to the store, used by HTTP, CLI, Python and the demo.
+
+Per chunk, in one transaction: insert events (dedupe on message_id), then create/refresh the users they name
+(first/last seen; identify calls set persona and merge traits). A failure rolls the whole chunk back, so nothing
+is ever half-written; a replay of the same chunk inserts nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+from store.database import Database
+from store.repositories.events import EventRecord, UserSighting, insert_events, upsert_users
+from tools.events.model import CanonicalEvent
+from tools.events.segment import Rejection
+from tools.personas import PersonaRegistry, load_registry
+
+DEFAULT_CHUNK_EVENTS = 5_000
+
+
+@dataclass
+class IngestSummary:
+    """What happened to a set of events. `accepted` counts rows newly stored."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def add(self, other: IngestSummary) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected.extend(other.rejected)
+
+    def as_response(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [
+                {"index": r.index, "messageId": r.message_id, "reason": r.reason} for r in self.rejected
+            ],
+        }
+
+
+class EventIngestor:
+    """Stores canonical events. `ingest` is one transaction; `ingest_stream` chunks for millions of events."""
+
+    def __init__(self, database: Database, personas: PersonaRegistry | None = None) -> None:
+        self.database = database
+        self.personas = personas or load_registry()
+
+    def ingest(self, events: Sequence[CanonicalEvent]) -> IngestSummary:
+        """Store `events` atomically; duplicates (already stored or repeated in `events`) are counted, not stored."""
+        unique = _unique_by_message_id(events)
+        with self.database.write() as connection:
+            inserted = insert_events(connection, [_record(e) for e in unique])
+            upsert_users(connection, self._sightings(unique))
+        return IngestSummary(accepted=inserted, duplicates=len(events) - inserted)
+
+    def ingest_stream(
+        self,
+        events: Iterable[CanonicalEvent],
+        *,
+        chunk_events: int = DEFAULT_CHUNK_EVENTS,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> IngestSummary:
+        """The bulk path: one transaction per chunk of `chunk_events`, memory bounded by the chunk size."""
+        total = IngestSummary()
+        for chunk in _chunks(events, chunk_events):
+            total.add(self.ingest(chunk))
+            if on_progress is not None:
+                on_progress(len(chunk))
+        return total
+
+    def _sightings(self, events: Sequence[CanonicalEvent]) -> list[UserSighting]:
+        first: dict[str, CanonicalEvent] = {}
+        last: dict[str, CanonicalEvent] = {}
+        identifies: dict[str, list[CanonicalEvent]] = {}
+        for event in events:
+            if event.user_id is None:
+                continue
+            uid = event.user_id
+            if uid not in first or event.timestamp < first[uid].timestamp:
+                first[uid] = event
+            if uid not in last or event.timestamp > last[uid].timestamp:
+                last[uid] = event
+            if event.type == "identify":
+                identifies.setdefault(uid, []).append(event)
+        sightings = []
+        for uid, first_event in first.items():
+            traits: dict[str, object] | None = None
+            persona: str | None = None
+            if uid in identifies:
+                traits = {}
+                for call in sorted(identifies[uid], key=lambda e: e.timestamp):
+                    traits.update(call.traits)
+                persona = self.personas.determine(traits)
+            sightings.append(
+                UserSighting(uid, first_event.timestamp, last[uid].timestamp, persona=persona, traits=traits)
+            )
+        return sightings
+
+
+def _record(event: CanonicalEvent) -> EventRecord:
+    return EventRecord(
+        message_id=event.message_id,
+        type=event.type,
+        name=event.name,
+        user_id=event.user_id,
+        anonymous_id=event.anonymous_id,
+        timestamp=event.timestamp,
+        received_at=event.received_at,
+        properties=event.properties,
+        context=event.context,
+    )
+
+
+def _unique_by_message_id(events: Sequence[CanonicalEvent]) -> list[CanonicalEvent]:
+    seen: set[str] = set()
+    unique = []
+    for event in events:
+        if event.message_id not in seen:
+            seen.add(event.message_id)
+            unique.append(event)
+    return unique
+
+
+def _chunks(events: Iterable[CanonicalEvent], size: int) -> Iterator[list[CanonicalEvent]]:
+    iterator = iter(events)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
