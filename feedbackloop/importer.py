@@ -62,6 +62,9 @@ def _json_lines(first_line: str, stream: IO[str]) -> Iterator[SourceItem]:
             sent_at = _batch_sent_at(value, f"line {line_number}")
             for index, item in enumerate(value["batch"]):
                 yield SourceItem(f"line {line_number} batch[{index}]", item, sent_at)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                yield SourceItem(f"line {line_number} [{index}]", item, None)
         else:
             yield SourceItem(f"line {line_number}", value, None)
 
