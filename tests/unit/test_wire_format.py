@@ -65,6 +65,15 @@ def test_missing_message_id_is_derived_deterministically() -> None:
     assert len(first.message_id) <= 100
 
 
+def test_events_without_timestamp_or_message_id_are_told_apart_by_receive_time() -> None:
+    item = {"type": "track", "event": "clicked", "userId": "u1"}
+    first = parse_segment_item(item, received_at=NOW)
+    retry = parse_segment_item(item, received_at=NOW)
+    later = parse_segment_item(item, received_at=NOW + timedelta(minutes=1))
+    assert first.message_id == retry.message_id != later.message_id
+    assert first.timestamp == NOW
+
+
 def test_batch_merges_top_level_context_and_applies_skew() -> None:
     payload = {
         "batch": [

@@ -156,7 +156,7 @@ def parse_segment_item(
         raise FieldError("userId", "userId or anonymousId is required (both are missing or null)")
     message_id = item.get("messageId")
     if message_id is None or message_id == "":
-        message_id = derive_message_id(item)
+        message_id = _derived_message_id(item, received_at)
     elif not isinstance(message_id, str) or len(message_id) > MAX_MESSAGE_ID_CHARS:
         raise FieldError("messageId", f"must be a string of at most {MAX_MESSAGE_ID_CHARS} characters")
     name, properties = _name_and_properties(item, call_type)
@@ -173,6 +173,14 @@ def parse_segment_item(
         properties=properties,
         context=context,
     )
+
+
+def _derived_message_id(item: Mapping[str, Any], received_at: datetime) -> str:
+    """Same payload, same id — so a retried call dedupes. A call without its own timestamp is told apart by
+    its receive time: two identical clicks a minute apart are two events, not a retry."""
+    if item.get("timestamp") or item.get("originalTimestamp"):
+        return derive_message_id(item)
+    return derive_message_id({**item, "receivedAt": received_at.isoformat()})
 
 
 def _name_and_properties(item: Mapping[str, Any], call_type: str) -> tuple[str, dict[str, Any]]:
