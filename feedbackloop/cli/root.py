@@ -16,9 +16,13 @@ app = typer.Typer(
 config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 events_app = typer.Typer(help="Event ingestion.", no_args_is_help=True)
+stats_app = typer.Typer(
+    help="Experiment statistics on sufficient statistics (JSON in, JSON out).", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
+app.add_typer(stats_app, name="stats")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -100,6 +104,21 @@ def events_stats(database_url: DatabaseOption = None) -> None:
     database.dispose()
 
 
+@stats_app.command("analyze")
+def stats_analyze(
+    file: Annotated[
+        str, typer.Argument(help="JSON document (see docs/statistics.md); '-' reads standard input")
+    ],
+    output_format: Annotated[str, typer.Option("--format", help="json or table")] = "json",
+) -> None:
+    """Analyse one metric or several (with Holm/BH correction) from sufficient statistics."""
+    from feedbackloop.cli.stats import run_stats_analyze
+
+    if output_format not in ("json", "table"):
+        raise fail(f"--format: {output_format!r} is not one of json, table")
+    raise typer.Exit(run_stats_analyze(file, output_format, console=console, errors=errors))
+
+
 @app.command()
 def demo(
     users: Annotated[int, typer.Option(min=10, max=200_000, help="synthetic users")] = 2000,
@@ -116,7 +135,7 @@ def demo(
     from feedbackloop.demo import DEFAULT_DEMO_URL, DemoDatabaseNotEmpty, run_demo
     from store.engine import DatabaseURLError
     from tools.personas import PersonaConfigError, load_registry
-    from tools.synthetic import PlantedDeployment, SyntheticConfig
+    from tools.synthetic import PlantedDeployment, SyntheticConfig, SyntheticConfigError
 
     settings = load_settings()
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -133,7 +152,7 @@ def demo(
             personas=personas,
             reset=reset,
         )
-    except (DemoDatabaseNotEmpty, DatabaseURLError, PersonaConfigError) as exc:
+    except (DemoDatabaseNotEmpty, DatabaseURLError, PersonaConfigError, SyntheticConfigError) as exc:
         raise fail(str(exc)) from None
 
 
