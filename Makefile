@@ -36,9 +36,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/ingest.py
 
 ci: lint test
 
 clean:
-	rm -rf $(VENV) .feedbackloop .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-gbstats .feedbackloop .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,6 @@ import gc
 import http.client
 import json
 import os
-import platform
 import resource
 import secrets
 import signal
@@ -36,9 +35,10 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/ingest.py` puts bench/ on the path, not the project
     sys.path.insert(0, str(ROOT))
 
+from bench.common import machine_facts, machine_label, replace_readme_block  # noqa: E402
 from store.database import Database  # noqa: E402
 from store.repositories.events import EVENT_COLUMNS  # noqa: E402
 from tools.events.ingest import DEFAULT_CHUNK_EVENTS, EventIngestor  # noqa: E402
@@ -54,8 +55,6 @@ from tools.events.model import CanonicalEvent  # noqa: E402
 from tools.synthetic import SyntheticConfig, generate_events  # noqa: E402
 
 RESULTS_PATH = ROOT / "bench" / "results" / "ingest.json"
-README_PATH = ROOT / "bench" / "README.md"
-README_BEGIN, README_END = "<!-- ingest:begin -->", "<!-- ingest:end -->"
 
 # A fixed end makes the synthetic events (and so the rows written) identical from run to run.
 SYNTHETIC_END = datetime(2026, 1, 1, tzinfo=UTC)
@@ -69,7 +68,10 @@ class Parameters:
     """Sizes and limits of one run; `--quick` shrinks the counts, never the method."""
 
     bulk_events: int = 200_000
-    rounds: int = 3
+    warmup_events: int = (
+        10_000  # one untimed run per side first, so imports and caches do not land in round 1
+    )
+    rounds: int = 5
     chunk_events: int = DEFAULT_CHUNK_EVENTS
     http_events: int = 100_000
     http_batch_events: int = 100
@@ -82,7 +84,9 @@ class Parameters:
     quick: bool = False
 
 
-QUICK = Parameters(bulk_events=20_000, http_events=10_000, rss_events=100_000, quick=True)
+QUICK = Parameters(
+    bulk_events=20_000, warmup_events=2_000, rounds=3, http_events=10_000, rss_events=100_000, quick=True
+)
 
 TARGET_RATIO_OF_RAW = 0.50
 TARGET_HTTP_EVENTS_PER_SECOND = 5_000.0
@@ -145,34 +149,6 @@ def encode_batches(events: Sequence[CanonicalEvent], batch_events: int) -> list[
 
 # --------------------------------------------------------------------------------------------------------------
 # Machine facts and small helpers
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def machine_facts() -> dict[str, Any]:
-    """What a reader needs to judge the figures; load average shows how busy the shared machine was."""
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "sqlite_version": sqlite3.sqlite_version,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def machine_label(machine: dict[str, Any]) -> str:
-    model = machine["cpu_model"].replace("(R)", "").replace(" Processor", "").replace(" CPU", "")
-    return (
-        f"{model}, {machine['cores']} cores, Python {machine['python']}, SQLite {machine['sqlite_version']}"
-    )
 
 
 def median_or_none(values: Sequence[float]) -> float | None:
@@ -244,11 +220,12 @@ def _raw_connection(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def time_raw_sqlite(events: Sequence[CanonicalEvent], path: Path, chunk_events: int) -> float:
+def time_raw_sqlite(events: Sequence[CanonicalEvent], path: Path, chunk_events: int) -> tuple[float, float]:
     """The floor: plain sqlite3 executemany, one BEGIN IMMEDIATE … COMMIT per chunk, rows converted in the loop.
 
     It stores the events only; the product also dedupes within the chunk and upserts users, and that extra work
-    is exactly what the ratio is meant to expose.
+    is exactly what the ratio is meant to expose. Returns (total seconds, of which converting rows), so a reader
+    can see how much of the floor is Python and how much is SQLite.
     """
     create_schema(f"sqlite:///{path}")
     placeholders = ", ".join("?" * len(EVENT_COLUMNS))
@@ -258,9 +235,12 @@ def time_raw_sqlite(events: Sequence[CanonicalEvent], path: Path, chunk_events: 
     )
     with contextlib.closing(_raw_connection(path)) as connection:
         gc.collect()
+        convert_seconds = 0.0
         started = time.perf_counter()
         for start in range(0, len(events), chunk_events):
+            converting = time.perf_counter()
             rows = _raw_rows(events[start : start + chunk_events])
+            convert_seconds += time.perf_counter() - converting
             connection.execute("BEGIN IMMEDIATE")
             connection.executemany(statement, rows)
             connection.execute("COMMIT")
@@ -268,13 +248,24 @@ def time_raw_sqlite(events: Sequence[CanonicalEvent], path: Path, chunk_events: 
     stored = sqlite_event_count(path)
     if stored != len(events):
         raise RuntimeError(f"raw sqlite3 stored {stored} of {len(events)} events")
-    return seconds
+    return seconds, convert_seconds
+
+
+def warm_up(events: Sequence[CanonicalEvent], params: Parameters, workdir: Path) -> None:
+    """One small untimed run per side: first-use costs (imports, statement caches) are not what we measure."""
+    sample = events[: params.warmup_events]
+    time_bulk_path(sample, f"sqlite:///{workdir / 'warmup-ours.db'}", params.chunk_events)
+    time_raw_sqlite(sample, workdir / "warmup-raw.db", params.chunk_events)
+    _remove_sqlite_files(workdir / "warmup-ours.db")
+    _remove_sqlite_files(workdir / "warmup-raw.db")
 
 
 def run_bulk_sqlite(events: Sequence[CanonicalEvent], params: Parameters, workdir: Path) -> dict[str, Any]:
     """Alternate ours/raw (ABBA order across rounds) on fresh files, so drift on the machine hits both alike."""
+    warm_up(events, params, workdir)
     ours_seconds: list[float] = []
     raw_seconds: list[float] = []
+    raw_convert_seconds: list[float] = []
     for round_number in range(params.rounds):
         order = ("ours", "raw") if round_number % 2 == 0 else ("raw", "ours")
         for side in order:
@@ -283,13 +274,17 @@ def run_bulk_sqlite(events: Sequence[CanonicalEvent], params: Parameters, workdi
                 seconds = time_bulk_path(events, f"sqlite:///{path}", params.chunk_events)
                 ours_seconds.append(seconds)
             else:
-                seconds = time_raw_sqlite(events, path, params.chunk_events)
+                seconds, convert_seconds = time_raw_sqlite(events, path, params.chunk_events)
                 raw_seconds.append(seconds)
+                raw_convert_seconds.append(convert_seconds)
             log(
                 f"bulk round {round_number + 1}/{params.rounds} {side:>4}: {len(events) / seconds:,.0f} events/s"
             )
             _remove_sqlite_files(path)
-    return _bulk_summary(len(events), ours_seconds, raw_seconds)
+    summary = _bulk_summary(len(events), ours_seconds, raw_seconds)
+    summary["raw_convert_seconds"] = [round(s, 4) for s in raw_convert_seconds]
+    summary["raw_convert_median_seconds"] = round(statistics.median(raw_convert_seconds), 4)
+    return summary
 
 
 def _bulk_summary(count: int, ours_seconds: list[float], raw_seconds: list[float]) -> dict[str, Any]:
@@ -593,6 +588,7 @@ def run_http(
         "server_cpu_seconds": round(server_cpu_seconds, 2),
         "client_cpu_seconds": round(client_cpu_seconds, 2),
         "cpu_seconds_available": round(wall_seconds * (os.cpu_count() or 1), 2),
+        "cpu_note": "server = uvicorn supervisor and workers; a PostgreSQL server's own processes are not counted",
     }
 
 
@@ -615,11 +611,27 @@ def run_http_postgres(
 # 3. Peak RSS for 1M events
 
 
+def peak_rss_mb() -> float:
+    """VmHWM, the high-water RSS of this process image.
+
+    Not ru_maxrss alone: on Linux a child's ru_maxrss starts at its parent's RSS at fork and survives exec, so
+    a child of a big parent would report the parent's memory. Both are recorded; VmHWM is the figure.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return ru_maxrss_mb()
+
+
+def ru_maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
 def rss_child(total: int, database_path: Path) -> None:
-    """Runs in its own process so ru_maxrss is this import alone, not the parent's 200k materialised events."""
+    """Runs in its own process so the peak is this import alone, not the parent's materialised events."""
     database = Database(f"sqlite:///{database_path}")
     ingestor = EventIngestor(database)
-    baseline_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline_rss_mb = peak_rss_mb()
     done = 0
 
     def progress(count: int) -> None:
@@ -638,7 +650,8 @@ def rss_child(total: int, database_path: Path) -> None:
         "seconds": round(seconds, 2),
         "events_per_second": round(total / seconds),
         "baseline_rss_mb": round(baseline_rss_mb, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # KB on Linux
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "ru_maxrss_mb": round(ru_maxrss_mb(), 1),
     }
     print(json.dumps(answer), flush=True)
 
@@ -711,17 +724,22 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
     rows = _bulk_rows(results, params, status)
     rows += _http_rows(results, params, status)
     rows += _rss_rows(results, status)
+    for section in ("bulk_sqlite", "bulk_postgres", "http_sqlite", "http_postgres"):
+        if "error" in (results.get(section) or {}):
+            rows.append(Row(f"`{section}` did not complete", results[section]["error"], status="error"))
     return rows
 
 
 def _bulk_rows(results: dict[str, Any], params: dict[str, Any], status: dict[str, str]) -> list[Row]:
     bulk = results.get("bulk_sqlite")
-    if not bulk:
+    if not bulk or "error" in bulk:
         return []
     runs = f"{bulk['events']:,} events, median of {params['rounds']}"
+    convert_share = bulk["raw_convert_median_seconds"] / bulk["raw_median_seconds"]
     rows = [
         Row(f"Python bulk path (`ingest_stream`), SQLite ({runs})", f"{bulk['ours_events_per_second']:,} events/s"),
-        Row(f"Raw `sqlite3` executemany of the same rows ({runs})", f"{bulk['raw_events_per_second']:,} events/s"),
+        Row(f"Raw `sqlite3` executemany of the same rows ({runs})",
+            f"{bulk['raw_events_per_second']:,} events/s ({convert_share:.0%} of its time converting rows)"),
         Row("Bulk path ÷ raw sqlite3", f"{bulk['ratio_of_raw']:.0%}", f"≥ {TARGET_RATIO_OF_RAW:.0%}",
             status["bulk_ratio_of_raw_sqlite"]),
     ]  # fmt: skip
@@ -762,7 +780,18 @@ def _http_rows(results: dict[str, Any], params: dict[str, Any], status: dict[str
                     f"{latency['p50_ms']} / {latency['p99_ms']} ms",
                 )
             )
+        rows.append(_cpu_row(http, store))
     return rows
+
+
+def _cpu_row(http: dict[str, Any], store: str) -> Row:
+    """Shows whether the HTTP figure was CPU-bound: far below 100% busy means the limit is elsewhere."""
+    available = http["cpu_seconds_available"] or 1.0
+    server, client = http["server_cpu_seconds"] / available, http["client_cpu_seconds"] / available
+    return Row(
+        f"CPU busy during the HTTP run, {store} (share of all cores × wall time)",
+        f"server {server:.0%}, client {client:.0%}",
+    )
 
 
 def _rss_rows(results: dict[str, Any], status: dict[str, str]) -> list[Row]:
@@ -771,12 +800,17 @@ def _rss_rows(results: dict[str, Any], status: dict[str, str]) -> list[Row]:
         return []
     if "error" in rss:
         return [
-            Row(f"Peak RSS, {rss['events']:,} events", rss["error"], f"< {TARGET_PEAK_RSS_MB:.0f} MB", "fail")
+            Row(
+                f"Peak RSS, {results['parameters']['rss_events']:,} events",
+                rss["error"],
+                f"< {TARGET_PEAK_RSS_MB:.0f} MB",
+                "error",
+            )
         ]
     budget = "over the ~4 min budget" if rss["over_time_budget"] else "within the ~4 min budget"
     return [
         Row(f"Peak RSS, {rss['events']:,} events through `ingest_stream` (SQLite)",
-            f"{rss['peak_rss_mb']:.0f} MB (after imports: {rss['baseline_rss_mb']:.0f} MB)",
+            f"{rss['peak_rss_mb']:.0f} MB (before the first event: {rss['baseline_rss_mb']:.0f} MB)",
             f"< {TARGET_PEAK_RSS_MB:.0f} MB", status["peak_rss_mb_1m_events"]),
         Row(f"Time for those {rss['events']:,} events (generation included)",
             f"{rss['seconds']:.0f} s ({rss['events_per_second']:,} events/s), {budget}"),
@@ -792,47 +826,8 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-README_INTRO = """# Benchmarks
-
-Each script measures one part of feedbackloop against the targets from its issue and records the figures it
-got, with the machine, in `bench/results/*.json` and in the table below.
-
-- `bench/ingest.py` — ingestion: events/s through the Python bulk path (`EventIngestor.ingest_stream`) next to
-  a raw `sqlite3` executemany of the same rows in the same run; events/s and latency through HTTP `/v1/batch`
-  with 100-event Segment batches against the real app (`feedbackloop serve --workers 2`); and the peak RSS of
-  a process streaming 1,000,000 events into SQLite. PostgreSQL figures are added when a server answers on
-  127.0.0.1:5432 or `FEEDBACKLOOP_TEST_POSTGRES_URL` is set.
-
-Run everything with `make bench` (about five minutes), or one part with
-`.venv/bin/python bench/ingest.py [--skip-http] [--skip-rss] [--skip-postgres]`. `--quick` is a smoke run with
-small counts that prints the results and leaves this file and `results/` untouched.
-
-The machine these figures come from is shared and noisy: every timing is repeated and the median quoted, and
-the bulk path is compared with raw sqlite3 as a ratio measured in the same run, in alternating order, which
-survives the noise far better than either figure alone.
-
-What the bulk comparison includes: both sides start from the same materialised list of `CanonicalEvent`s and
-time only the writing, with the schema already created (by the product's migrations on both sides, so the
-table, unique key and indexes are identical), WAL and `synchronous=NORMAL`, 5,000 rows per transaction.
-Both convert each event inside the timed region (timestamps to SQLite text, `properties` and `context` to
-JSON). The raw side then only runs `executemany(INSERT … ON CONFLICT (message_id) DO NOTHING)`; the bulk path
-also builds `EventRecord`s, dedupes each chunk by message id and upserts the users it names (first/last seen,
-traits and persona for identify calls). The HTTP client pre-serialises its bodies and runs on the same two
-cores as the server, so the HTTP figure is what the two cores sustain for server and client together.
-"""
-
-
 def write_readme(table: str) -> None:
-    """Replace only the text between the markers; create the file with its intro the first time."""
-    block = f"{README_BEGIN}\n{table}\n{README_END}"
-    text = README_PATH.read_text() if README_PATH.exists() else README_INTRO
-    if README_BEGIN in text and README_END in text:
-        head, rest = text.split(README_BEGIN, 1)
-        tail = rest.split(README_END, 1)[1]
-        text = f"{head}{block}{tail}"
-    else:
-        text = f"{text.rstrip()}\n\n## Ingestion\n\n{block}\n"
-    README_PATH.write_text(text)
+    replace_readme_block("ingest", table, heading="Ingestion")
 
 
 def write_results(results: dict[str, Any]) -> None:
@@ -858,23 +853,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def guarded(section: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A failing section is recorded as an error row instead of losing the figures of the others."""
+    try:
+        return measure()
+    except Exception as error:
+        log(f"{section} failed: {error!r}")
+        return {"error": f"{type(error).__name__}: {error}"[:300]}
+
+
 def run_all(args: argparse.Namespace, params: Parameters, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"benchmark": "ingest", "machine": machine_facts(), "parameters": vars(params)}
     postgres_url = None if args.skip_postgres else postgres_base_url()
     results["postgres"] = "not available" if postgres_url is None else "used"
+    if not args.skip_rss:  # first, while this process is small (see peak_rss_mb on ru_maxrss)
+        results["rss"] = guarded("rss", partial(run_rss, params, workdir))
     log(f"generating {params.bulk_events:,} synthetic events")
     events = list(synthetic_events(params.bulk_events, BULK_SEED))
-    results["bulk_sqlite"] = run_bulk_sqlite(events, params, workdir)
+    results["bulk_sqlite"] = guarded("bulk_sqlite", partial(run_bulk_sqlite, events, params, workdir))
     if postgres_url is not None:
-        results["bulk_postgres"] = run_bulk_postgres(events, params, postgres_url)
+        results["bulk_postgres"] = guarded(
+            "bulk_postgres", partial(run_bulk_postgres, events, params, postgres_url)
+        )
     del events
     if not args.skip_http:
         http_events = list(synthetic_events(params.http_events, HTTP_SEED))
-        results["http_sqlite"] = run_http_sqlite(http_events, params, workdir)
+        results["http_sqlite"] = guarded(
+            "http_sqlite", partial(run_http_sqlite, http_events, params, workdir)
+        )
         if postgres_url is not None:
-            results["http_postgres"] = run_http_postgres(http_events, params, workdir, postgres_url)
-    if not args.skip_rss:
-        results["rss"] = run_rss(params, workdir)
+            results["http_postgres"] = guarded(
+                "http_postgres", partial(run_http_postgres, http_events, params, workdir, postgres_url)
+            )
     results["targets"] = evaluate_targets(results)
     return results
 
@@ -897,7 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         write_results(results)
         write_readme(table)
-        log(f"wrote {RESULTS_PATH.relative_to(ROOT)} and the table in {README_PATH.relative_to(ROOT)}")
+        log(f"wrote {RESULTS_PATH.relative_to(ROOT)} and the table in {'bench/README.md'}")
     log(f"done in {results['total_seconds']}s")
     return 0
 

@@ -166,8 +166,7 @@ def serve(
     """Run the HTTP API (OpenAPI at /docs). The schema is upgraded before workers start."""
     import os
 
-    import uvicorn
-
+    from feedbackloop.serving import run_server
     from store.database import Database
     from store.engine import DatabaseURLError
 
@@ -178,14 +177,7 @@ def serve(
         raise fail(str(exc)) from None
     if database_url:
         os.environ["FEEDBACKLOOP_DATABASE_URL"] = database_url  # workers are new processes: pass it on
-    uvicorn.run(
-        "feedbackloop.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    run_server(host=host, port=port, workers=workers)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,19 +33,28 @@ EVENT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """A row to insert. Timestamps are timezone-aware; JSON fields are plain dicts."""
+class EventRecord(Protocol):
+    """What insert_events reads from each event (tools.events.model.CanonicalEvent satisfies it as it is, so
+    the bulk path writes without copying). Timestamps are timezone-aware; JSON fields are plain dicts."""
 
-    message_id: str
-    type: str
-    name: str
-    user_id: str | None
-    anonymous_id: str | None
-    timestamp: datetime
-    received_at: datetime
-    properties: dict[str, Any]
-    context: dict[str, Any]
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def anonymous_id(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def properties(self) -> dict[str, Any]: ...
+    @property
+    def context(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +71,9 @@ class UserSighting:
     traits: dict[str, Any] | None = None
 
 
-def _json(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+# One encoder for every row: json.dumps builds a new JSONEncoder per call when given options.
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_json = _JSON_ENCODER.encode
 
 
 def _sqlite_time(value: datetime) -> str:

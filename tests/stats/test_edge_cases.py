@@ -124,3 +124,22 @@ def test_settings_are_validated() -> None:
         AnalysisSettings(non_inferiority_margin=-1)
     with pytest.raises(ValueError, match="two arms"):
         MetricInput("m", [BinomialStatistic(10, 1)], ["a"])
+
+
+def test_winsorisation_caps_heavy_tails_on_pooled_data() -> None:
+    import numpy as np
+
+    from tools.stats.winsorize import caps, winsorize
+
+    values = np.concatenate([np.arange(1, 100, dtype=float), [10_000.0]])
+    lower, upper = caps(values, upper_percentile=99.0, lower_percentile=1.0)
+    assert upper == pytest.approx(np.percentile(values, 99)) and lower == pytest.approx(
+        np.percentile(values, 1)
+    )
+    capped = winsorize(values, upper_cap=upper, lower_cap=lower)
+    assert capped.max() == pytest.approx(upper) and capped.min() == pytest.approx(lower)
+    assert MeanStatistic.from_values(capped).mean < MeanStatistic.from_values(values).mean / 1.5
+    with pytest.raises(ValueError, match="percentiles"):
+        caps(values, upper_percentile=120.0)
+    with pytest.raises(ValueError, match="at least one value"):
+        caps(np.array([]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,17 @@ def test_user_accepts_the_seed_shape_and_bare_ids() -> None:
         User(user_id=" ")
     with pytest.raises(TypeError):
         as_user(42)  # type: ignore[arg-type]
+
+
+def test_multi_worker_socket_is_bound_as_tcp_so_workers_disable_nagle() -> None:
+    from feedbackloop.serving import TcpNoDelayConfig
+
+    config = TcpNoDelayConfig(
+        "feedbackloop.api.app:create_app", factory=True, host="127.0.0.1", port=0, workers=2
+    )
+    sock = config.bind_socket()
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()

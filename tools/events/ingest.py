@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from store.database import Database
-from store.repositories.events import EventRecord, UserSighting, insert_events, upsert_users
+from store.repositories.events import UserSighting, insert_events, upsert_users
 from tools.events.model import CanonicalEvent
 from tools.events.segment import Rejection
 from tools.personas import PersonaRegistry, load_registry
@@ -54,7 +54,7 @@ class EventIngestor:
         """Store `events` atomically; duplicates (already stored or repeated in `events`) are counted, not stored."""
         unique = _unique_by_message_id(events)
         with self.database.write() as connection:
-            inserted = insert_events(connection, [_record(e) for e in unique])
+            inserted = insert_events(connection, unique)
             upsert_users(connection, self._sightings(unique))
         return IngestSummary(accepted=inserted, duplicates=len(events) - inserted)
 
@@ -100,20 +100,6 @@ class EventIngestor:
                 UserSighting(uid, first_event.timestamp, last[uid].timestamp, persona=persona, traits=traits)
             )
         return sightings
-
-
-def _record(event: CanonicalEvent) -> EventRecord:
-    return EventRecord(
-        message_id=event.message_id,
-        type=event.type,
-        name=event.name,
-        user_id=event.user_id,
-        anonymous_id=event.anonymous_id,
-        timestamp=event.timestamp,
-        received_at=event.received_at,
-        properties=event.properties,
-        context=event.context,
-    )
 
 
 def _unique_by_message_id(events: Sequence[CanonicalEvent]) -> list[CanonicalEvent]:

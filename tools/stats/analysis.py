@@ -128,6 +128,7 @@ def _pair_arrays(rows: Sequence[_Row]) -> PairArrays:
         n_a=column([r.control.n for r in rows]),
         n_b=column([r.treatment.n for r in rows]),
         denominator_a=column([r.control.unadjusted_mean for r in rows]),
+        unadjusted_b=column([r.treatment.unadjusted_mean for r in rows]),
         normal_only=np.asarray(
             [
                 isinstance(r.control, QuantileStatistic) or isinstance(r.treatment, QuantileStatistic)
@@ -165,10 +166,10 @@ def _evaluate(
             prior=settings.prior,
             lower_is_better=settings.lower_is_better,
         )
-        point, lower, upper = post.mean, post.ci_lower, post.ci_upper
+        point, spread, lower, upper = post.mean, post.sd, post.ci_lower, post.ci_upper
         chance, risk = post.chance_to_win, (post.risk_control, post.risk_variant)
     elif settings.sequential:
-        point = effects.effect
+        point, spread = effects.effect, effects.se
         p_value, lower, upper = confidence_sequences.confidence_sequence(
             effects.effect,
             effects.se,
@@ -179,7 +180,7 @@ def _evaluate(
             lower_is_better=settings.lower_is_better,
         )
     else:
-        point = effects.effect
+        point, spread = effects.effect, effects.se
         test = welch_test(
             effects.effect,
             effects.se,
@@ -202,7 +203,7 @@ def _evaluate(
                 n=row.treatment.n,
                 mean=row.treatment.mean,
                 effect=float(point[i]),
-                se=float(effects.se[i]),
+                se=float(spread[i]),  # the posterior sd for the Bayesian engine, as gbstats reports
                 ci=(_bound(lower[i]), _bound(upper[i])),
                 p_value=float(p_value[i]) if p_value is not None else None,
                 chance_to_win=float(chance[i]) if chance is not None else None,

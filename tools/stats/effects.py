@@ -2,7 +2,8 @@
 
 absolute: Δ = μ_B − μ_A, var = var(μ̂_B) + var(μ̂_A)
 relative: Δ = (μ_B − μ_A)/|μ_A|, var = var(μ̂_B)/μ_A² + var(μ̂_A)·μ_B²/μ_A⁴   (delta method)
-For CUPED, μ are the adjusted means and the relative denominator is the control's unadjusted mean.
+For CUPED the difference is of adjusted means while μ_A, μ_B in the denominators and the variance are the
+unadjusted means (as gbstats does), so CUPED moves the variance and not the scale of the relative effect.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class PairArrays:
     n_a: np.ndarray
     n_b: np.ndarray
     denominator_a: np.ndarray  # control's unadjusted mean (== mean_a except for CUPED)
+    unadjusted_b: np.ndarray  # treatment's unadjusted mean (== mean_b except for CUPED)
     normal_only: np.ndarray  # True where the t distribution does not apply (quantiles): use the normal
 
     @property
@@ -49,7 +51,9 @@ def effect_arrays(pairs: PairArrays, difference: Difference) -> EffectArrays:
         else:
             denominator = np.abs(pairs.denominator_a)
             effect = (pairs.mean_b - pairs.mean_a) / denominator
-            variance = pairs.est_var_b / denominator**2 + pairs.est_var_a * pairs.mean_b**2 / denominator**4
+            variance = (
+                pairs.est_var_b / denominator**2 + pairs.est_var_a * pairs.unadjusted_b**2 / denominator**4
+            )
         se = np.sqrt(variance)
         df = welch_degrees_of_freedom(pairs)
     errors: list[str | None] = [None] * pairs.size

@@ -60,6 +60,14 @@ def _absolute_effect(mde: float, baseline_mean: float, relative: bool) -> float:
     return mde
 
 
+def _variance_sum(variance_control: float, variance_treatment: float | None) -> float:
+    if not variance_control > 0:
+        raise PowerInputError(f"variance_control must be > 0, got {variance_control}")
+    if variance_treatment is not None and not variance_treatment > 0:
+        raise PowerInputError(f"variance_treatment must be > 0, got {variance_treatment}")
+    return variance_control + (variance_treatment if variance_treatment is not None else variance_control)
+
+
 def binomial_variances(baseline_rate: float, mde: float, relative: bool = True) -> tuple[float, float]:
     """σ_A², σ_B² of a conversion rate and of the rate the MDE would produce."""
     if not 0 < baseline_rate < 1:

@@ -8,6 +8,7 @@ analysed. Nothing here returns NaN; callers check `problem()` first.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,8 +53,36 @@ def _sample_covariance(n: float, sum_x: float, sum_y: float, sum_xy: float) -> f
     return (sum_xy - sum_x * sum_y / n) / (n - 1)
 
 
+class _PerUnitEstimate(ABC):
+    """Shared by statistics whose estimate is a per-unit average: var(estimate) = variance / n."""
+
+    __slots__ = ()
+    n: int
+
+    @property
+    @abstractmethod
+    def mean(self) -> float: ...
+
+    @property
+    @abstractmethod
+    def variance(self) -> float: ...
+
+    @property
+    def estimate_variance(self) -> float:
+        return self.variance / self.n if self.n else 0.0
+
+    @property
+    def unadjusted_mean(self) -> float:
+        return self.mean
+
+    def problem(self) -> str | None:
+        if self.n <= 1:
+            return f"n = {self.n} ≤ 1"
+        return None
+
+
 @dataclass(frozen=True, slots=True)
-class MeanStatistic:
+class MeanStatistic(_PerUnitEstimate):
     """A per-unit numeric metric (revenue per user, minutes to value): n, Σx, Σx²."""
 
     n: int
@@ -76,19 +105,6 @@ class MeanStatistic:
     def variance(self) -> float:
         return _sample_variance(self.n, self.sum, self.sum_squares)
 
-    @property
-    def estimate_variance(self) -> float:
-        return self.variance / self.n if self.n else 0.0
-
-    @property
-    def unadjusted_mean(self) -> float:
-        return self.mean
-
-    def problem(self) -> str | None:
-        if self.n <= 1:
-            return f"n = {self.n} ≤ 1"
-        return None
-
     @classmethod
     def from_values(cls, values: np.ndarray | list[float]) -> MeanStatistic:
         array = np.asarray(values, dtype=float)
@@ -96,7 +112,7 @@ class MeanStatistic:
 
 
 @dataclass(frozen=True, slots=True)
-class BinomialStatistic:
+class BinomialStatistic(_PerUnitEstimate):
     """A conversion metric: n units, `sum` of them converted. Variance p(1 − p)."""
 
     n: int
@@ -123,22 +139,9 @@ class BinomialStatistic:
         p = self.mean
         return p * (1.0 - p)
 
-    @property
-    def estimate_variance(self) -> float:
-        return self.variance / self.n if self.n else 0.0
-
-    @property
-    def unadjusted_mean(self) -> float:
-        return self.mean
-
-    def problem(self) -> str | None:
-        if self.n <= 1:
-            return f"n = {self.n} ≤ 1"
-        return None
-
 
 @dataclass(frozen=True, slots=True)
-class RatioStatistic:
+class RatioStatistic(_PerUnitEstimate):
     """A ratio of two per-unit sums (errors per session, revenue per order), analysed with the delta method.
 
     var = var_m/μ_d² + var_d·μ_m²/μ_d⁴ − 2·cov_md·μ_m/μ_d³ (per unit; divide by n for the estimate).
@@ -166,10 +169,6 @@ class RatioStatistic:
         return self.sum / self.denominator_sum if self.denominator_sum else 0.0
 
     @property
-    def unadjusted_mean(self) -> float:
-        return self.mean
-
-    @property
     def variance(self) -> float:
         if self.n <= 1 or self.denominator_sum == 0:
             return 0.0
@@ -180,10 +179,6 @@ class RatioStatistic:
         value = var_m / mean_d**2 + var_d * mean_m**2 / mean_d**4 - 2 * cov * mean_m / mean_d**3
         return max(value, 0.0)
 
-    @property
-    def estimate_variance(self) -> float:
-        return self.variance / self.n if self.n else 0.0
-
     def problem(self) -> str | None:
         if self.n <= 1:
             return f"n = {self.n} ≤ 1"
@@ -193,7 +188,7 @@ class RatioStatistic:
 
 
 @dataclass(frozen=True, slots=True)
-class CupedStatistic:
+class CupedStatistic(_PerUnitEstimate):
     """A mean metric with a pre-period covariate, for CUPED. θ is set by `tools.stats.cuped` (pooled over arms).
 
     Adjusted mean ȳ − θ·x̄; adjusted variance var_y + θ²·var_x − 2θ·cov_xy.
@@ -239,10 +234,6 @@ class CupedStatistic:
         var_x = _sample_variance(self.n, self.covariate_sum, self.covariate_sum_squares)
         cov = _sample_covariance(self.n, self.sum, self.covariate_sum, self.main_covariate_sum_product)
         return max(var_y + self.theta**2 * var_x - 2 * self.theta * cov, 0.0)
-
-    @property
-    def estimate_variance(self) -> float:
-        return self.variance / self.n if self.n else 0.0
 
     def problem(self) -> str | None:
         if self.n <= 1:
