@@ -6,6 +6,7 @@ that implements it.
 
 from __future__ import annotations
 
+from feedbackloop.metrics import MetricCategory, MetricsTracker
 from feedbackloop.settings import Settings, get_settings
 from store.database import Database
 from tools.events.ingest import EventIngestor, IngestSummary

@@ -1,0 +1,305 @@
+"""SQL for the tracking plan's metrics. Each metric is a subquery of units (persona, value, at) — one row per
+user, report or campaign, never per raw event loaded into Python — aggregated per persona in the database.
+
+Explicit observations (metric_observations) and event-derived values are combined without double counting:
+an explicit value replaces the event-derived one for the same unit (user for time to value, report_id for
+report accuracy, campaign_id for renewals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.engine import Dialect
+
+from store.models import EventRow, MetricObservationRow, UserRow
+from store.sql import less_than_days_after, nearest_rank, seconds_between, utc_day
+
+UNASSIGNED = "unassigned"
+CORRECTION_WINDOW_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class UnitAggregate:
+    """Per persona (None = everyone): units, Σvalue, Σvalue², nearest-rank p50 and p90."""
+
+    persona: str | None
+    n: int
+    total: float
+    total_squares: float
+    p50: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DailyAggregate:
+    persona: str | None
+    day: str  # YYYY-MM-DD (UTC)
+    n: int
+    total: float
+
+
+def _persona() -> ColumnElement[str]:
+    return func.coalesce(UserRow.persona, literal(UNASSIGNED))
+
+
+def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(column >= start, column < end)
+
+
+def time_to_value_units(dialect: Dialect, start: datetime, end: datetime) -> Subquery:
+    """Seconds from user_signed_up to the user's first report_generated, for first reports in [start, end).
+
+    An explicit TIME_TO_VALUE observation in the window replaces the event-derived value of that user.
+    """
+    signup = (
+        select(EventRow.user_id, func.min(EventRow.timestamp).label("signed_up_at"))
+        .where(EventRow.name == "user_signed_up", EventRow.user_id.is_not(None))
+        .group_by(EventRow.user_id)
+        .subquery()
+    )
+    first_report = (
+        select(EventRow.user_id, func.min(EventRow.timestamp).label("first_at"))
+        .where(EventRow.name == "report_generated", EventRow.user_id.is_not(None), EventRow.timestamp < end)
+        .group_by(EventRow.user_id)
+        .subquery()
+    )
+    explicit_users = select(MetricObservationRow.user_id).where(
+        MetricObservationRow.category == "time_to_value",
+        _in(MetricObservationRow.observed_at, start, end),
+        MetricObservationRow.user_id.is_not(None),
+    )
+    derived = (
+        select(
+            _persona().label("persona"),
+            seconds_between(first_report.c.first_at, signup.c.signed_up_at, dialect).label("value"),
+            first_report.c.first_at.label("at"),
+        )
+        .select_from(first_report)
+        .join(signup, signup.c.user_id == first_report.c.user_id)
+        .outerjoin(UserRow, UserRow.id == first_report.c.user_id)
+        .where(
+            first_report.c.first_at >= start,
+            first_report.c.first_at >= signup.c.signed_up_at,
+            first_report.c.user_id.not_in(explicit_users),
+        )
+    )
+    return union_all(derived, _explicit_units("time_to_value", start, end)).subquery("units")
+
+
+def _explicit_units(category: str, start: datetime, end: datetime) -> Select[tuple[str, float, datetime]]:
+    return select(
+        MetricObservationRow.persona.label("persona"),
+        cast(MetricObservationRow.value, Float).label("value"),
+        MetricObservationRow.observed_at.label("at"),
+    ).where(MetricObservationRow.category == category, _in(MetricObservationRow.observed_at, start, end))
+
+
+def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> Subquery:
+    """1 per report sent in [start, end) with no report_corrected within 7 days of sending, else 0.
+
+    An explicit REPORT_ACCURACY observation (dims.report_id) replaces the event-derived value of that report.
+    """
+    report_id = EventRow.properties["report_id"].as_string()
+    sent = (
+        select(
+            report_id.label("report_id"),
+            func.min(EventRow.timestamp).label("sent_at"),
+            func.min(EventRow.user_id).label("user_id"),
+        )
+        .where(EventRow.name == "report_sent", _in(EventRow.timestamp, start, end))
+        .group_by(report_id)
+        .subquery()
+    )
+    corrections = (
+        select(report_id.label("report_id"), EventRow.timestamp.label("corrected_at"))
+        .where(
+            EventRow.name == "report_corrected",
+            _in(EventRow.timestamp, start, end + timedelta(days=CORRECTION_WINDOW_DAYS)),
+        )
+        .subquery()
+    )
+    corrected = (
+        select(corrections.c.report_id)
+        .join(sent, sent.c.report_id == corrections.c.report_id)
+        .where(
+            corrections.c.corrected_at >= sent.c.sent_at,
+            less_than_days_after(corrections.c.corrected_at, sent.c.sent_at, CORRECTION_WINDOW_DAYS, dialect),
+        )
+    )
+    explicit_reports = select(MetricObservationRow.dims["report_id"].as_string()).where(
+        MetricObservationRow.category == "report_accuracy",
+        _in(MetricObservationRow.observed_at, start, end),
+        MetricObservationRow.dims["report_id"].as_string().is_not(None),
+    )
+    derived = (
+        select(
+            _persona().label("persona"),
+            case((sent.c.report_id.in_(corrected), 0.0), else_=1.0).label("value"),
+            sent.c.sent_at.label("at"),
+        )
+        .select_from(sent)
+        .outerjoin(UserRow, UserRow.id == sent.c.user_id)
+        .where(sent.c.report_id.is_not(None), not_(sent.c.report_id.in_(explicit_reports)))
+    )
+    return union_all(derived, _explicit_units("report_accuracy", start, end)).subquery("units")
+
+
+def renewal_units(dialect: Dialect, start: datetime, end: datetime, renewal_window_days: int) -> Subquery:
+    """Renewal outcomes decided in [start, end): 1 at a sponsor_renewed event; 0 when a campaign_ended has no
+    sponsor_renewed within `renewal_window_days`, decided at the end of that wait.
+
+    Deciding outcomes when they become known keeps recent windows unbiased (TRACKING_PLAN.md). An explicit
+    RENEWAL_SUCCESS observation (dims.campaign_id) replaces the event-derived outcome of that campaign.
+    """
+    campaign_id = EventRow.properties["campaign_id"].as_string()
+    explicit_campaigns = select(MetricObservationRow.dims["campaign_id"].as_string()).where(
+        MetricObservationRow.category == "renewal_success",
+        MetricObservationRow.dims["campaign_id"].as_string().is_not(None),
+    )
+    renewed = (
+        select(campaign_id.label("campaign_id"), func.min(EventRow.timestamp).label("renewed_at"),
+               func.min(EventRow.user_id).label("user_id"))
+        .where(EventRow.name == "sponsor_renewed", EventRow.timestamp < end + timedelta(days=renewal_window_days))
+        .group_by(campaign_id)
+        .subquery()
+    )  # fmt: skip
+    wait = timedelta(days=renewal_window_days)
+    ended = (
+        select(campaign_id.label("campaign_id"), func.min(EventRow.timestamp).label("ended_at"),
+               func.min(EventRow.user_id).label("user_id"))
+        .where(EventRow.name == "campaign_ended", _in(EventRow.timestamp, start - wait, end - wait))
+        .group_by(campaign_id)
+        .subquery()
+    )  # fmt: skip
+    successes = (
+        select(_persona().label("persona"), literal(1.0).label("value"), renewed.c.renewed_at.label("at"))
+        .select_from(renewed)
+        .outerjoin(UserRow, UserRow.id == renewed.c.user_id)
+        .where(_in(renewed.c.renewed_at, start, end), renewed.c.campaign_id.not_in(explicit_campaigns))
+    )
+    unrenewed = or_(
+        renewed.c.renewed_at.is_(None),
+        not_(less_than_days_after(renewed.c.renewed_at, ended.c.ended_at, renewal_window_days, dialect)),
+    )
+    failures = (
+        select(_persona().label("persona"), literal(0.0).label("value"), ended.c.ended_at.label("at"))
+        .select_from(ended)
+        .outerjoin(renewed, renewed.c.campaign_id == ended.c.campaign_id)
+        .outerjoin(UserRow, UserRow.id == ended.c.user_id)
+        .where(unrenewed, ended.c.campaign_id.is_not(None), ended.c.campaign_id.not_in(explicit_campaigns))
+    )
+    explicit = _explicit_units("renewal_success", start, end)
+    return union_all(successes, failures, explicit).subquery("units")
+
+
+def per_active_user_units(start: datetime, end: datetime, event_name: str) -> Subquery:
+    """One unit per active user (any event in the window): value = that user's `event_name` events."""
+    counted = func.sum(case((EventRow.name == event_name, 1), else_=0))
+    per_user = (
+        select(EventRow.user_id.label("user_id"), cast(counted, Float).label("value"),
+               func.min(EventRow.timestamp).label("at"))
+        .where(_in(EventRow.timestamp, start, end), EventRow.user_id.is_not(None))
+        .group_by(EventRow.user_id)
+        .subquery()
+    )  # fmt: skip
+    return (
+        select(_persona().label("persona"), per_user.c.value, per_user.c.at)
+        .select_from(per_user)
+        .outerjoin(UserRow, UserRow.id == per_user.c.user_id)
+        .subquery("units")
+    )
+
+
+def custom_units(name: str, start: datetime, end: datetime) -> Subquery:
+    """A custom metric: explicit observations only."""
+    return _explicit_units(name, start, end).subquery("units")
+
+
+def aggregate_units(connection: Connection, units: Subquery) -> list[UnitAggregate]:
+    """Per persona and overall: n, Σ, Σ², nearest-rank p50/p90 — one query each, percentiles by window functions."""
+    return _aggregate(connection, units, by_persona=True) + _aggregate(connection, units, by_persona=False)
+
+
+def _aggregate(connection: Connection, units: Subquery, *, by_persona: bool) -> list[UnitAggregate]:
+    partition = [units.c.persona] if by_persona else []
+    ranked = select(
+        units.c.persona,
+        units.c.value,
+        func.row_number().over(partition_by=partition, order_by=units.c.value).label("rank"),
+        func.count().over(partition_by=partition).label("n"),
+    ).subquery()
+    p50 = func.max(case((ranked.c.rank == nearest_rank(ranked.c.n, 50), ranked.c.value)))
+    p90 = func.max(case((ranked.c.rank == nearest_rank(ranked.c.n, 90), ranked.c.value)))
+    columns = [func.count(), func.sum(ranked.c.value), func.sum(ranked.c.value * ranked.c.value), p50, p90]
+    if by_persona:
+        rows = connection.execute(select(ranked.c.persona, *columns).group_by(ranked.c.persona)).all()
+        return [UnitAggregate(r[0], int(r[1]), float(r[2] or 0), float(r[3] or 0), r[4], r[5]) for r in rows]
+    row = connection.execute(select(*columns)).one()
+    return [UnitAggregate(None, int(row[0]), float(row[1] or 0), float(row[2] or 0), row[3], row[4])]
+
+
+def daily_units(connection: Connection, units: Subquery) -> list[DailyAggregate]:
+    """Per persona and overall, per UTC day of the unit's `at`: n and Σvalue."""
+    day = utc_day(units.c.at, connection.dialect).label("day")
+    by_persona = connection.execute(
+        select(units.c.persona, day, func.count(), func.sum(units.c.value)).group_by(units.c.persona, day)
+    ).all()
+    overall = connection.execute(select(day, func.count(), func.sum(units.c.value)).group_by(day)).all()
+    return [DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona] + [
+        DailyAggregate(None, r[0], int(r[1]), float(r[2] or 0)) for r in overall
+    ]
+
+
+def daily_event_rate(
+    connection: Connection, start: datetime, end: datetime, event_name: str
+) -> list[DailyAggregate]:
+    """Per persona and overall, per UTC day: active users that day (n) and `event_name` events that day (total)."""
+    day = utc_day(EventRow.timestamp, connection.dialect)
+    counted = func.sum(case((EventRow.name == event_name, 1), else_=0))
+    per_user_day = (
+        select(EventRow.user_id.label("user_id"), day.label("day"), counted.label("events"))
+        .where(_in(EventRow.timestamp, start, end), EventRow.user_id.is_not(None))
+        .group_by(EventRow.user_id, day)
+        .subquery()
+    )
+    joined = (
+        select(_persona().label("persona"), per_user_day.c.day, per_user_day.c.events)
+        .select_from(per_user_day)
+        .outerjoin(UserRow, UserRow.id == per_user_day.c.user_id)
+        .subquery()
+    )
+    by_persona = connection.execute(
+        select(joined.c.persona, joined.c.day, func.count(), func.sum(joined.c.events)).group_by(
+            joined.c.persona, joined.c.day
+        )
+    ).all()
+    overall = connection.execute(
+        select(joined.c.day, func.count(), func.sum(joined.c.events)).group_by(joined.c.day)
+    ).all()
+    return [DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona] + [
+        DailyAggregate(None, r[0], int(r[1]), float(r[2] or 0)) for r in overall
+    ]
+
+
+def known_personas(connection: Connection) -> list[str]:
+    return list(connection.execute(select(distinct(UserRow.persona)).order_by(UserRow.persona)).scalars())

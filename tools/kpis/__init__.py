@@ -1,0 +1,1 @@
+"""KPIs of the tracking plan computed in SQL, overall and per persona."""

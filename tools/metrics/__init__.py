@@ -1,0 +1,1 @@
+"""Metrics of the tracking plan by persona, computed in SQL."""
