@@ -19,6 +19,8 @@ __all__ = [
     "Database",
     "EventIngestor",
     "IngestSummary",
+    "MetricCategory",
+    "MetricsTracker",
     "Settings",
     "User",
     "connect",

@@ -119,6 +119,51 @@ def stats_analyze(
     raise typer.Exit(run_stats_analyze(file, output_format, console=console, errors=errors))
 
 
+OutputFormat = Annotated[str, typer.Option("--format", help="table or json")]
+EndOption = Annotated[
+    str | None, typer.Option("--end", help="window end, ISO 8601 with offset (default now)")
+]
+
+
+@app.command()
+def metrics(
+    category: Annotated[
+        str,
+        typer.Argument(
+            help="time_to_value, report_accuracy, renewal_success, error_rate, "
+            "support_incidents, or a custom metric name"
+        ),
+    ],
+    days: Annotated[int, typer.Option(help="window length in days")] = 30,
+    end: EndOption = None,
+    persona: Annotated[str | None, typer.Option(help="only this persona")] = None,
+    output_format: OutputFormat = "table",
+    database_url: DatabaseOption = None,
+) -> None:
+    """A metric by persona vs the previous window (n, mean, p50, p90, change, p-value)."""
+    from feedbackloop.cli.reading import ReadInputError, metric_table, print_json, window_option
+    from store.database import Database
+    from tools.metrics.compute import metric_report
+
+    if output_format not in ("table", "json"):
+        raise fail(f"--format: {output_format!r} is not one of table, json")
+    settings = load_settings(database_url)
+    try:
+        window = window_option(days, end)
+    except ReadInputError as exc:
+        raise fail(str(exc)) from None
+    database = Database(settings.database_url)
+    with database.read() as connection:
+        report = metric_report(
+            connection, category, window, persona=persona, renewal_window_days=settings.renewal_window_days
+        )
+    database.dispose()
+    if output_format == "json":
+        print_json(console, report.as_dict())
+    else:
+        console.print(metric_table(report))
+
+
 @app.command()
 def demo(
     users: Annotated[int, typer.Option(min=10, max=200_000, help="synthetic users")] = 2000,

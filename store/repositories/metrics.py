@@ -235,12 +235,33 @@ def custom_units(name: str, start: datetime, end: datetime) -> Subquery:
     return _explicit_units(name, start, end).subquery("units")
 
 
-def aggregate_units(connection: Connection, units: Subquery) -> list[UnitAggregate]:
-    """Per persona and overall: n, Σ, Σ², nearest-rank p50/p90 — one query each, percentiles by window functions."""
-    return _aggregate(connection, units, by_persona=True) + _aggregate(connection, units, by_persona=False)
+def aggregate_units(connection: Connection, units: Subquery, *, percentiles: bool) -> list[UnitAggregate]:
+    """Per persona, then overall: n, Σ, Σ² (and nearest-rank p50/p90 when asked, via window functions).
+
+    Without percentiles the overall row is the sum of the persona rows (every unit has exactly one persona), so
+    the units are scanned once.
+    """
+    if not percentiles:
+        rows = connection.execute(
+            select(units.c.persona, func.count(), func.sum(units.c.value), func.sum(units.c.value * units.c.value))
+            .group_by(units.c.persona)
+        ).all()  # fmt: skip
+        by_persona = [
+            UnitAggregate(r[0], int(r[1]), float(r[2] or 0), float(r[3] or 0), None, None) for r in rows
+        ]
+        overall = UnitAggregate(
+            None,
+            sum(a.n for a in by_persona),
+            sum(a.total for a in by_persona),
+            sum(a.total_squares for a in by_persona),
+            None,
+            None,
+        )
+        return [*by_persona, overall]
+    return _ranked(connection, units, by_persona=True) + _ranked(connection, units, by_persona=False)
 
 
-def _aggregate(connection: Connection, units: Subquery, *, by_persona: bool) -> list[UnitAggregate]:
+def _ranked(connection: Connection, units: Subquery, *, by_persona: bool) -> list[UnitAggregate]:
     partition = [units.c.persona] if by_persona else []
     ranked = select(
         units.c.persona,
@@ -258,16 +279,22 @@ def _aggregate(connection: Connection, units: Subquery, *, by_persona: bool) -> 
     return [UnitAggregate(None, int(row[0]), float(row[1] or 0), float(row[2] or 0), row[3], row[4])]
 
 
+def _with_overall(rows: list[DailyAggregate]) -> list[DailyAggregate]:
+    """Add the everyone-rows by summing personas per day (each unit belongs to exactly one persona)."""
+    totals: dict[str, tuple[int, float]] = {}
+    for row in rows:
+        n, total = totals.get(row.day, (0, 0.0))
+        totals[row.day] = (n + row.n, total + row.total)
+    return rows + [DailyAggregate(None, day, n, total) for day, (n, total) in sorted(totals.items())]
+
+
 def daily_units(connection: Connection, units: Subquery) -> list[DailyAggregate]:
-    """Per persona and overall, per UTC day of the unit's `at`: n and Σvalue."""
+    """Per persona, then overall, per UTC day of the unit's `at`: n and Σvalue."""
     day = utc_day(units.c.at, connection.dialect).label("day")
     by_persona = connection.execute(
         select(units.c.persona, day, func.count(), func.sum(units.c.value)).group_by(units.c.persona, day)
     ).all()
-    overall = connection.execute(select(day, func.count(), func.sum(units.c.value)).group_by(day)).all()
-    return [DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona] + [
-        DailyAggregate(None, r[0], int(r[1]), float(r[2] or 0)) for r in overall
-    ]
+    return _with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona])
 
 
 def daily_event_rate(
@@ -293,12 +320,7 @@ def daily_event_rate(
             joined.c.persona, joined.c.day
         )
     ).all()
-    overall = connection.execute(
-        select(joined.c.day, func.count(), func.sum(joined.c.events)).group_by(joined.c.day)
-    ).all()
-    return [DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona] + [
-        DailyAggregate(None, r[0], int(r[1]), float(r[2] or 0)) for r in overall
-    ]
+    return _with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona])
 
 
 def known_personas(connection: Connection) -> list[str]:

@@ -106,7 +106,9 @@ def _aggregates(
     connection: Connection, metric: str, spec: MetricSpec, window: Window, wait_days: int
 ) -> dict[str | None, metric_sql.UnitAggregate]:
     units = _units(connection, metric, spec, window, wait_days)
-    return {aggregate.persona: aggregate for aggregate in metric_sql.aggregate_units(connection, units)}
+    percentiles = spec.kind in ("duration", "value")
+    rows = metric_sql.aggregate_units(connection, units, percentiles=percentiles)
+    return {aggregate.persona: aggregate for aggregate in rows}
 
 
 def _daily(

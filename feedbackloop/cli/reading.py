@@ -1,0 +1,71 @@
+"""Bodies of the read commands (`metrics`, `kpis`, `dashboard`): window parsing and rendering."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tools.events.normalize import FieldError, parse_timestamp
+from tools.metrics.model import MetricComparison, MetricReport
+from tools.window import Window, WindowError
+
+
+class ReadInputError(ValueError):
+    """A bad option of a read command; printed and exit code 2."""
+
+
+def window_option(days: int, end: str | None) -> Window:
+    try:
+        moment: datetime | None = parse_timestamp(end, "--end") if end else None
+        return Window.last_days(days, moment)
+    except (FieldError, WindowError) as error:
+        raise ReadInputError(str(error).replace("days:", "--days:").replace("end:", "--end:", 1)) from None
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "ratio":
+        return f"{value:.1%}"
+    if unit == "seconds":
+        return f"{value / 60:,.1f} min" if value < 7200 else f"{value / 3600:,.1f} h"
+    if unit == "usd":
+        return f"${value:,.2f}"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def format_change(comparison: MetricComparison) -> str:
+    if comparison.change is None:
+        return "—"
+    text = f"{comparison.change:+.1%}"
+    if not comparison.significant:
+        return text
+    return f"[green]{text}[/]" if comparison.improved else f"[red]{text}[/]"
+
+
+def metric_table(report: MetricReport) -> Table:
+    unit = report.overall.current.unit
+    title = f"{report.metric} ({unit}), {report.window.start:%Y-%m-%d} → {report.window.end:%Y-%m-%d}"
+    table = Table("persona", "n", "value", "p50", "p90", "previous", "change", "p-value", title=title)
+    rows: list[tuple[str, MetricComparison]] = [("everyone", report.overall), *report.personas.items()]
+    for persona, comparison in rows:
+        now = comparison.current
+        table.add_row(
+            persona,
+            f"{now.n:,}",
+            format_value(now.value, unit) if now.value is not None else f"— ({now.reason})",
+            format_value(now.p50, unit),
+            format_value(now.p90, unit),
+            format_value(comparison.previous.value, unit),
+            format_change(comparison),
+            f"{comparison.p_value:.3g}" if comparison.p_value is not None else "—",
+        )
+    return table
+
+
+def print_json(console: Console, body: dict[str, Any]) -> None:
+    console.print_json(json.dumps(body, default=str))
