@@ -8,6 +8,9 @@ report accuracy, campaign_id for renewals).
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,9 +18,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    CreateTableAs,
     Float,
+    FromClause,
     Select,
     Subquery,
+    Table,
     and_,
     case,
     cast,
@@ -30,6 +36,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import DropTable
 
 from store.models import EventRow, MetricObservationRow, UserRow
 from store.sql import less_than_days_after, nearest_rank, seconds_between, utc_day
@@ -235,7 +242,18 @@ def custom_units(name: str, start: datetime, end: datetime) -> Subquery:
     return _explicit_units(name, start, end).subquery("units")
 
 
-def aggregate_units(connection: Connection, units: Subquery, *, percentiles: bool) -> list[UnitAggregate]:
+@contextmanager
+def materialized(connection: Connection, units: Subquery) -> Iterator[Table]:
+    """The units in a temporary table for the duration of the block (dropped after)."""
+    statement = CreateTableAs(select(units), f"fl_units_{uuid.uuid4().hex[:12]}", temporary=True)
+    connection.execute(statement)
+    try:
+        yield statement.table
+    finally:
+        connection.execute(DropTable(statement.table))
+
+
+def aggregate_units(connection: Connection, units: FromClause, *, percentiles: bool) -> list[UnitAggregate]:
     """Per persona, then overall: n, Σ, Σ² (and nearest-rank p50/p90 when asked, via window functions).
 
     Without percentiles the overall row is the sum of the persona rows (every unit has exactly one persona), so
@@ -261,7 +279,7 @@ def aggregate_units(connection: Connection, units: Subquery, *, percentiles: boo
     return _ranked(connection, units, by_persona=True) + _ranked(connection, units, by_persona=False)
 
 
-def _ranked(connection: Connection, units: Subquery, *, by_persona: bool) -> list[UnitAggregate]:
+def _ranked(connection: Connection, units: FromClause, *, by_persona: bool) -> list[UnitAggregate]:
     partition = [units.c.persona] if by_persona else []
     ranked = select(
         units.c.persona,
@@ -288,7 +306,7 @@ def _with_overall(rows: list[DailyAggregate]) -> list[DailyAggregate]:
     return rows + [DailyAggregate(None, day, n, total) for day, (n, total) in sorted(totals.items())]
 
 
-def daily_units(connection: Connection, units: Subquery) -> list[DailyAggregate]:
+def daily_units(connection: Connection, units: FromClause) -> list[DailyAggregate]:
     """Per persona, then overall, per UTC day of the unit's `at`: n and Σvalue."""
     day = utc_day(units.c.at, connection.dialect).label("day")
     by_persona = connection.execute(

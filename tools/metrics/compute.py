@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import Connection, Subquery
+from sqlalchemy import Connection, FromClause, Subquery
 
 from store.repositories import metrics as metric_sql
 from tools.metrics.model import DailyPoint, MetricCategory, MetricComparison, MetricReport, MetricSummary
@@ -68,9 +68,8 @@ def metric_report(
 ) -> MetricReport:
     metric = METRIC_ALIASES.get(metric, metric)
     spec = spec_for(metric)
-    current = _aggregates(connection, metric, spec, window, renewal_window_days)
-    previous = _aggregates(connection, metric, spec, window.previous(), renewal_window_days)
-    daily = _daily(connection, metric, spec, window, renewal_window_days)
+    current, daily = _aggregates(connection, metric, spec, window, renewal_window_days, daily=True)
+    previous, _ = _aggregates(connection, metric, spec, window.previous(), renewal_window_days, daily=False)
     personas = sorted({p for p in current if p is not None} | {p for p in previous if p is not None})
     if persona is not None:
         personas = [persona]
@@ -103,21 +102,24 @@ def _units(connection: Connection, metric: str, spec: MetricSpec, window: Window
 
 
 def _aggregates(
-    connection: Connection, metric: str, spec: MetricSpec, window: Window, wait_days: int
-) -> dict[str | None, metric_sql.UnitAggregate]:
-    units = _units(connection, metric, spec, window, wait_days)
+    connection: Connection, metric: str, spec: MetricSpec, window: Window, wait_days: int, *, daily: bool
+) -> tuple[dict[str | None, metric_sql.UnitAggregate], dict[str | None, tuple[DailyPoint, ...]]]:
+    """Aggregates (and, when asked, the daily series) of one window; the units are computed once, into a
+    temporary table, and every aggregate reads that table instead of re-running the units query."""
     percentiles = spec.kind in ("duration", "value")
-    rows = metric_sql.aggregate_units(connection, units, percentiles=percentiles)
-    return {aggregate.persona: aggregate for aggregate in rows}
+    with metric_sql.materialized(connection, _units(connection, metric, spec, window, wait_days)) as units:
+        rows = metric_sql.aggregate_units(connection, units, percentiles=percentiles)
+        series = _daily(connection, spec, window, units) if daily else {}
+    return {aggregate.persona: aggregate for aggregate in rows}, series
 
 
 def _daily(
-    connection: Connection, metric: str, spec: MetricSpec, window: Window, wait_days: int
+    connection: Connection, spec: MetricSpec, window: Window, units: FromClause
 ) -> dict[str | None, tuple[DailyPoint, ...]]:
     if spec.kind == "per_user" and spec.event_name:
         rows = metric_sql.daily_event_rate(connection, window.start, window.end, spec.event_name)
     else:
-        rows = metric_sql.daily_units(connection, _units(connection, metric, spec, window, wait_days))
+        rows = metric_sql.daily_units(connection, units)
     by_key: dict[str | None, dict[date, metric_sql.DailyAggregate]] = defaultdict(dict)
     for row in rows:
         by_key[row.persona][date.fromisoformat(row.day)] = row
