@@ -6,6 +6,7 @@ that implements it.
 
 from __future__ import annotations
 
+from feedbackloop.kpi_dashboard import KPICategory, KPIDashboardAggregator
 from feedbackloop.metrics import MetricCategory, MetricsTracker
 from feedbackloop.settings import Settings, get_settings
 from store.database import Database
@@ -19,6 +20,8 @@ __all__ = [
     "Database",
     "EventIngestor",
     "IngestSummary",
+    "KPICategory",
+    "KPIDashboardAggregator",
     "MetricCategory",
     "MetricsTracker",
     "Settings",

@@ -15,6 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import inspect
 
+from feedbackloop.dashboard.build import build_dashboard
+from feedbackloop.dashboard.render import render_dashboard
+from feedbackloop.settings import Settings
 from prompts import render
 from store.database import Database
 from store.engine import make_engine, normalise_url
@@ -29,9 +32,11 @@ from store.repositories.summary import (
 from tools.events.ingest import EventIngestor, IngestSummary
 from tools.personas import PersonaRegistry
 from tools.synthetic import SyntheticConfig, count_hint, generate_events
+from tools.window import Window
 
 DEFAULT_DEMO_URL = "sqlite:///./.feedbackloop/demo.db"
 COMPARISON_WINDOW_DAYS = 14
+DASHBOARD_DAYS = 30
 
 
 class DemoDatabaseNotEmpty(RuntimeError):
@@ -43,6 +48,7 @@ class DemoResult:
     summary: IngestSummary
     seconds: float
     database_url: str
+    dashboard_path: Path
 
 
 def reset_database(url: str, *, force: bool) -> None:
@@ -102,8 +108,34 @@ def run_demo(
         progress.update(task, total=progress.tasks[0].completed)
     seconds = time.perf_counter() - started
     print_summary(console, database, summary, seconds, config)
+    dashboard_path = write_dashboard(console, database, database_url, config)
+    console.print(
+        render(
+            "demo_next_steps.txt.j2", cli="feedbackloop", database_url=database_url, dashboard=dashboard_path
+        ),
+        soft_wrap=True,
+    )
     database.dispose()
-    return DemoResult(summary, seconds, database_url)
+    return DemoResult(summary, seconds, database_url, dashboard_path)
+
+
+def write_dashboard(console: Console, database: Database, database_url: str, config: SyntheticConfig) -> Path:
+    """The KPI dashboard of the last 30 days of demo data, next to the demo database."""
+    parsed = normalise_url(database_url)
+    folder = (
+        Path(parsed.database).parent
+        if parsed.get_backend_name() == "sqlite" and parsed.database
+        else Path(".")
+    )
+    path = folder / "dashboard.html"
+    window = Window.last_days(min(DASHBOARD_DAYS, config.days), config.end)
+    with console.status("computing KPIs and metrics for the dashboard"):
+        page = render_dashboard(build_dashboard(database, Settings(database_url=database_url), window))
+    path.write_text(page, encoding="utf-8")
+    console.print(
+        f"\nKPI dashboard of the last {window.days:.0f} days: [bold]{path.resolve()}[/] (open it in a browser)"
+    )
+    return path
 
 
 def print_summary(
@@ -130,9 +162,6 @@ def print_summary(
     print_overview(console, database)
     if before is not None and after is not None and deployed_at is not None:
         console.print(_deployment_table(before, after, deploy_version or "", deployed_at))
-    console.print(
-        render("demo_next_steps.txt.j2", cli="feedbackloop", database_url=database.url), soft_wrap=True
-    )
 
 
 def print_overview(console: Console, database: Database) -> None:

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from feedbackloop.api import health, ingest, metrics
+from feedbackloop.api import health, ingest, kpis, metrics
 from feedbackloop.api.state import AppState
 from feedbackloop.settings import Settings, get_settings
 from store.database import Database
@@ -49,4 +49,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(metrics.router)
+    app.include_router(kpis.router)
     return app

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tools.events.normalize import FieldError, parse_timestamp
+from tools.kpis.definitions import KPI_DEFINITIONS
+from tools.kpis.model import KpiSnapshot, KpiValue
 from tools.metrics.model import MetricComparison, MetricReport
 from tools.window import Window, WindowError
 
@@ -35,6 +37,8 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value / 60:,.1f} min" if value < 7200 else f"{value / 3600:,.1f} h"
     if unit == "usd":
         return f"${value:,.2f}"
+    if unit in ("hours", "minutes"):
+        return f"{value:,.1f} {'h' if unit == 'hours' else 'min'}"
     return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
@@ -65,6 +69,29 @@ def metric_table(report: MetricReport) -> Table:
             f"{comparison.p_value:.3g}" if comparison.p_value is not None else "—",
         )
     return table
+
+
+def kpi_table(snapshot: KpiSnapshot, persona: str | None) -> Table:
+    personas = [persona] if persona is not None else sorted(snapshot.personas)
+    window = snapshot.window
+    table = Table(
+        "KPI", "everyone", *personas, title=f"KPIs, {window.start:%Y-%m-%d} → {window.end:%Y-%m-%d}"
+    )
+    for definition in KPI_DEFINITIONS:
+        cells = [_kpi_cell(snapshot.overall.get(definition.name), definition.unit)]
+        cells += [
+            _kpi_cell(snapshot.personas.get(p, {}).get(definition.name), definition.unit) for p in personas
+        ]
+        table.add_row(definition.name, *cells)
+    return table
+
+
+def _kpi_cell(value: KpiValue | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if value.value is None:
+        return f"[dim]— ({value.reason})[/]"
+    return f"{format_value(value.value, unit)} [dim](n={value.n:,})[/]"
 
 
 def print_json(console: Console, body: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -162,6 +163,70 @@ def metrics(
         print_json(console, report.as_dict())
     else:
         console.print(metric_table(report))
+
+
+@app.command()
+def kpis(
+    days: Annotated[int, typer.Option(help="window length in days")] = 30,
+    end: EndOption = None,
+    persona: Annotated[str | None, typer.Option(help="only this persona")] = None,
+    output_format: OutputFormat = "table",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Every KPI overall and per persona, with n; missing inputs show the reason, never 0."""
+    from feedbackloop.cli.reading import ReadInputError, kpi_table, print_json, window_option
+    from store.database import Database
+    from tools.kpis.compute import compute_kpis
+
+    if output_format not in ("table", "json"):
+        raise fail(f"--format: {output_format!r} is not one of table, json")
+    settings = load_settings(database_url)
+    try:
+        window = window_option(days, end)
+    except ReadInputError as exc:
+        raise fail(str(exc)) from None
+    database = Database(settings.database_url)
+    with database.read() as connection:
+        snapshot = compute_kpis(connection, window, gross_margin=settings.gross_margin)
+    database.dispose()
+    if persona is not None and persona not in snapshot.personas:
+        raise fail(f"--persona: {persona!r} has no users; known: {', '.join(sorted(snapshot.personas))}")
+    if output_format == "json":
+        body = snapshot.as_dict()
+        if persona is not None:
+            body["personas"] = {persona: body["personas"][persona]}
+        print_json(console, body)
+    else:
+        console.print(kpi_table(snapshot, persona))
+
+
+@app.command()
+def dashboard(
+    out: Annotated[Path, typer.Option("--out", help="where to write the HTML page")] = Path("dashboard.html"),
+    days: Annotated[int, typer.Option(help="window length in days")] = 30,
+    end: EndOption = None,
+    persona: Annotated[str | None, typer.Option(help="only this persona")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Write the KPI dashboard (one self-contained HTML file) — the same page as GET /dashboard."""
+    from feedbackloop.cli.reading import ReadInputError, window_option
+    from feedbackloop.dashboard.build import build_dashboard
+    from feedbackloop.dashboard.render import render_dashboard
+    from store.database import Database
+
+    settings = load_settings(database_url)
+    try:
+        window = window_option(days, end)
+    except ReadInputError as exc:
+        raise fail(str(exc)) from None
+    database = Database(settings.database_url)
+    page = render_dashboard(build_dashboard(database, settings, window, persona=persona))
+    database.dispose()
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"--out {out}: {exc.strerror}") from None
+    console.print(f"dashboard written to {out.resolve()}")
 
 
 @app.command()

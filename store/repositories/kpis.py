@@ -1,0 +1,545 @@
+"""The inputs of the KPIs (tools/kpis), aggregated in SQL per persona and overall.
+
+Every query is bounded by event name and timestamp, so it runs on the (name, timestamp), (user_id, timestamp)
+and (timestamp) indexes, and returns a handful of rows: one per persona plus an overall row that SQL sums from
+the same per-persona rows (a portable ROLLUP; SQLite has no GROUPING SETS). Per-account state (paying, MRR) is
+aggregated in a subquery and summed per persona in the same statement, so no event row ever reaches Python.
+
+Window bounds are bound as parameters computed in Python; the only date arithmetic in SQL is the elapsed time
+between two stored timestamps, rounded to the millisecond on both dialects. JSON properties are read through
+`_Json`, which gives the same answer on both dialects (numbers only when sent as JSON numbers, so a stray
+string never fails a cast on PostgreSQL). See docs/kpis.md for the definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeAlias, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Interval,
+    Row,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.engine import Dialect
+
+from store.models import EventRow, UserRow
+from store.sql import nearest_rank, seconds_between, utc_day
+
+CONVERSION_PERIOD = timedelta(days=30)
+GROWTH_EVENTS = ("subscription_upgraded", "subscription_expanded")
+SUBSCRIPTION_EVENTS = (
+    "subscription_started",
+    "subscription_cancelled",
+    *GROWTH_EVENTS,
+    "subscription_contracted",
+)
+ACTIVITY_EVENTS = (
+    "support_ticket_opened",
+    "task_completed",
+    "task_failed",
+    "feature_used",
+    "payment_succeeded",
+)
+
+T = TypeVar("T")
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
+AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+
+
+@dataclass(frozen=True, slots=True)
+class ByPersona(Generic[T]):
+    """One aggregate for everyone and one per persona; personas without rows are absent from `personas`."""
+
+    overall: T
+    personas: dict[str, T]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowActivity:
+    """Per-user activity in the window, summed per persona. `tickets_sum_squares` is Σ (tickets per user)²."""
+
+    active_users: int = 0
+    tickets_opened: int = 0
+    tickets_sum_squares: int = 0
+    tasks_completed: int = 0
+    tasks_automated: int = 0
+    tasks_failed: int = 0
+    feature_users: int = 0
+    feature_reusers: int = 0
+    paying_users: int = 0
+    revenue_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionCounts:
+    """Accounts (users) by subscription state; the MRR figures cover the accounts paying at window start."""
+
+    paying_at_start: int = 0
+    retained: int = 0
+    churned: int = 0
+    paying_in_window: int = 0
+    upgraded: int = 0
+    new_paying: int = 0
+    mrr_at_start_usd: float = 0.0
+    mrr_at_end_usd: float = 0.0
+    expansion_mrr_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionCounts:
+    signups: int = 0
+    converted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CostTotal:
+    events: int = 0
+    amount_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """n, Σx, Σx² (so the mean can be tested) and the nearest-rank median of per-unit values."""
+
+    n: int = 0
+    total: float = 0.0
+    sum_squares: float = 0.0
+    median: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NpsCounts:
+    answered: int = 0
+    promoters: int = 0
+    detractors: int = 0
+
+
+class _Json:
+    """Event properties read the same way on SQLite (JSON text) and PostgreSQL (JSONB)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.sqlite = dialect.name == "sqlite"
+
+    def number(self, key: str) -> ColumnElement[float]:
+        """The property as a float when it is a JSON number, else NULL (so a stray string never fails a cast)."""
+        if self.sqlite:
+            path = f'$."{key}"'
+            sqlite_number = func.json_type(EventRow.properties, path).in_(("integer", "real"))
+            return case((sqlite_number, cast(func.json_extract(EventRow.properties, path), Float)))
+        jsonb_number = func.jsonb_typeof(EventRow.properties[key]) == "number"
+        return case((jsonb_number, cast(EventRow.properties[key].as_string(), Float)))
+
+    def is_true(self, key: str) -> ColumnElement[bool]:
+        """JSON true or 1, or the string "true" or "1" (any case): clients send booleans all these ways.
+
+        SQLite's json_extract gives 1 for true, PostgreSQL's ->> gives 'true'; lower() makes text of both.
+        """
+        if self.sqlite:
+            value = func.json_extract(EventRow.properties, f'$."{key}"')
+        else:
+            value = EventRow.properties[key].as_string()
+        return func.lower(value).in_(("1", "true"))
+
+
+def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _sum_or_zero(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(column), 0)
+
+
+def _in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(EventRow.timestamp >= start, EventRow.timestamp < end)
+
+
+def _elapsed_seconds(
+    later: ColumnElement[Any], earlier: ColumnElement[Any], dialect: Dialect
+) -> ColumnElement[float]:
+    """later − earlier in seconds, both times rounded to the millisecond on both dialects.
+
+    SQLite's julianday rounds a time to the millisecond; rounding PostgreSQL's microseconds the same way
+    makes the two agree to the last digit instead of to within a millisecond.
+    """
+    if dialect.name == "sqlite":
+        return seconds_between(later, earlier, dialect)
+    half_millisecond = literal(timedelta(microseconds=500), Interval())
+    return seconds_between(
+        func.date_trunc("milliseconds", later + half_millisecond),
+        func.date_trunc("milliseconds", earlier + half_millisecond),
+        dialect,
+    )
+
+
+def personas_with_users(connection: Connection) -> list[str]:
+    return sorted(connection.execute(select(UserRow.persona).distinct()).scalars())
+
+
+def _rollup(connection: Connection, per_persona: AnySelect, counts: type[T]) -> ByPersona[T]:
+    """Run an additive per-persona aggregation with an overall row summed in SQL from the same rows.
+
+    Only valid for sums and counts over units that belong to one persona (users, events): each is counted in
+    exactly one persona row, so the sum of the rows is the overall figure. `counts` is a dataclass whose
+    fields are the labels of the measure columns.
+    """
+    grouped = per_persona.cte("per_persona")
+    measures = [column for column in grouped.c if column.key != "persona"]
+    rows = connection.execute(
+        union_all(
+            select(literal_column("0").label("is_overall"), grouped.c.persona, *measures),
+            select(literal_column("1"), null(), *[_sum_or_zero(c).label(c.key) for c in measures]),
+        )
+    ).all()
+    overall = next(_from_row(counts, row) for row in rows if row.is_overall == 1)
+    personas = {
+        row.persona: _from_row(counts, row) for row in rows if row.is_overall == 0 and row.persona is not None
+    }
+    return ByPersona(overall, personas)
+
+
+def _from_row(counts: type[T], row: AnyRow) -> T:
+    """Fields ending in _usd are floats, the others ints (PostgreSQL returns sums of integers as Decimal)."""
+    values = {
+        name: float(row._mapping[name] or 0) if name.endswith("_usd") else int(row._mapping[name] or 0)
+        for name in counts.__dataclass_fields__  # type: ignore[attr-defined]
+    }
+    return counts(**values)
+
+
+def window_activity(connection: Connection, start: datetime, end: datetime) -> ByPersona[WindowActivity]:
+    """Active users (any event in the window) and their tickets, tasks, feature use and payments, per persona.
+
+    Active users are found per user with an index-only probe of (user_id, timestamp); the counts come from one
+    scan of the five event names in the window, per user first, so each user row joins its persona once.
+    """
+    active = (
+        select(literal_column("1"))
+        .where(EventRow.user_id == UserRow.id, _in_window(start, end))
+        .correlate(UserRow)
+        .exists()
+    )
+    per_user = _per_user_activity(_Json(connection.dialect), start, end)
+    u, dialect = per_user.c, connection.dialect
+    # Two distinct UTC days exist exactly when the first and the last use fall on different days.
+    reused = utc_day(u.first_feature_use, dialect) != utc_day(u.last_feature_use, dialect)
+    per_persona = (
+        select(
+            UserRow.persona,
+            func.count().label("active_users"),
+            func.sum(u.tickets_opened).label("tickets_opened"),
+            func.sum(u.tickets_opened * u.tickets_opened).label("tickets_sum_squares"),
+            func.sum(u.tasks_completed).label("tasks_completed"),
+            func.sum(u.tasks_automated).label("tasks_automated"),
+            func.sum(u.tasks_failed).label("tasks_failed"),
+            _count_where(u.first_feature_use.is_not(None)).label("feature_users"),
+            _count_where(reused).label("feature_reusers"),
+            _count_where(u.payments > 0).label("paying_users"),
+            func.sum(u.revenue_usd).label("revenue_usd"),
+        )
+        .select_from(UserRow)
+        .outerjoin(per_user, u.user_id == UserRow.id)
+        .where(active)
+        .group_by(UserRow.persona)
+    )
+    return _rollup(connection, per_persona, WindowActivity)
+
+
+def _per_user_activity(json: _Json, start: datetime, end: datetime) -> Subquery:
+    def named(name: str) -> ColumnElement[bool]:
+        return EventRow.name == name
+
+    automated = case((json.is_true("automated"), 1), else_=0)
+    return (
+        select(
+            EventRow.user_id,
+            _count_where(named("support_ticket_opened")).label("tickets_opened"),
+            _count_where(named("task_completed")).label("tasks_completed"),
+            func.sum(case((named("task_completed"), automated), else_=0)).label("tasks_automated"),
+            _count_where(named("task_failed")).label("tasks_failed"),
+            func.min(case((named("feature_used"), EventRow.timestamp))).label("first_feature_use"),
+            func.max(case((named("feature_used"), EventRow.timestamp))).label("last_feature_use"),
+            _count_where(named("payment_succeeded")).label("payments"),
+            func.sum(case((named("payment_succeeded"), json.number("amount")))).label("revenue_usd"),
+        )
+        .where(EventRow.name.in_(ACTIVITY_EVENTS), _in_window(start, end))
+        .group_by(EventRow.user_id)
+        .subquery("per_user")
+    )
+
+
+def subscriptions(connection: Connection, start: datetime, end: datetime) -> ByPersona[SubscriptionCounts]:
+    """Accounts by state at window start and end, with MRR; an account is a user.
+
+    Paying at t: the account's latest subscription_started/cancelled before t is a start (a start and a
+    cancellation at the same instant count as cancelled). MRR at t: `mrr` of the latest start before t plus
+    the signed plan-change deltas after that start and before t.
+    """
+    accounts = _accounts(_subscription_history(_Json(connection.dialect), start, end), start).subquery(
+        "accounts"
+    )
+    a = accounts.c
+    at_start = _is_paying(a.started_before_start, a.cancelled_before_start)
+    retained = and_(at_start, _is_paying(a.started_before_end, a.cancelled_before_end))
+    in_window = or_(at_start, a.starts_in_window > 0)
+    per_persona = (
+        select(
+            UserRow.persona,
+            _count_where(at_start).label("paying_at_start"),
+            _count_where(retained).label("retained"),
+            _count_where(and_(at_start, a.cancellations_in_window > 0)).label("churned"),
+            _count_where(in_window).label("paying_in_window"),
+            _count_where(and_(in_window, a.upgrades_in_window > 0)).label("upgraded"),
+            _count_where(a.starts_in_window > 0).label("new_paying"),
+            func.sum(case((at_start, a.mrr_at_start), else_=0)).label("mrr_at_start_usd"),
+            func.sum(case((retained, a.mrr_at_end), else_=0)).label("mrr_at_end_usd"),
+            func.sum(case((at_start, a.expansion_mrr), else_=0)).label("expansion_mrr_usd"),
+        )
+        .join(UserRow, UserRow.id == a.user_id)
+        .group_by(UserRow.persona)
+    )
+    return _rollup(connection, per_persona, SubscriptionCounts)
+
+
+def _subscription_history(json: _Json, start: datetime, end: datetime) -> Subquery:
+    """Every subscription event before `end` with its MRR effect and the number of its subscription.
+
+    `subscription_number` counts the account's starts up to the event (in time, then ingestion order), so the
+    events of the subscription current at window start carry the number `starts_before_start`. Window
+    functions find both in one scan of these few event names, with no lookup per account.
+    """
+    is_start = EventRow.name == "subscription_started"
+    delta = json.number("mrr_delta")
+    mrr_effect = case(
+        (is_start, json.number("mrr")),
+        (EventRow.name == "subscription_contracted", -func.abs(delta)),
+        (EventRow.name.in_(GROWTH_EVENTS), delta),
+    )
+    starts = func.sum(case((is_start, 1), else_=0))
+    starts_before_start = func.sum(case((and_(is_start, EventRow.timestamp < start), 1), else_=0))
+    account = EventRow.user_id
+    return (
+        select(
+            EventRow.user_id,
+            EventRow.name,
+            EventRow.timestamp,
+            mrr_effect.label("mrr_effect"),
+            starts.over(partition_by=account, order_by=(EventRow.timestamp, EventRow.id)).label(
+                "subscription_number"
+            ),
+            starts_before_start.over(partition_by=account).label("starts_before_start"),
+            starts.over(partition_by=account).label("starts_before_end"),
+        )
+        .where(EventRow.name.in_(SUBSCRIPTION_EVENTS), EventRow.timestamp < end)
+        .subquery("subscription_history")
+    )
+
+
+def _accounts(history: Subquery, start: datetime) -> AnySelect:
+    """Per account: latest start/cancellation before window start and end, window counts, MRR at both ends."""
+    h = history.c
+    started, cancelled = h.name == "subscription_started", h.name == "subscription_cancelled"
+    before_start, in_window = h.timestamp < start, h.timestamp >= start
+    current_at_start = and_(h.subscription_number == h.starts_before_start, before_start)
+    current_at_end = h.subscription_number == h.starts_before_end
+    return select(
+        h.user_id,
+        func.max(case((and_(started, before_start), h.timestamp))).label("started_before_start"),
+        func.max(case((and_(cancelled, before_start), h.timestamp))).label("cancelled_before_start"),
+        func.max(case((started, h.timestamp))).label("started_before_end"),
+        func.max(case((cancelled, h.timestamp))).label("cancelled_before_end"),
+        _count_where(and_(started, in_window)).label("starts_in_window"),
+        _count_where(and_(cancelled, in_window)).label("cancellations_in_window"),
+        _count_where(and_(h.name == "subscription_upgraded", in_window)).label("upgrades_in_window"),
+        _sum_or_zero(case((current_at_start, h.mrr_effect))).label("mrr_at_start"),
+        _sum_or_zero(case((current_at_end, h.mrr_effect))).label("mrr_at_end"),
+        _sum_or_zero(case((and_(in_window, h.name.in_(GROWTH_EVENTS)), h.mrr_effect))).label("expansion_mrr"),
+    ).group_by(h.user_id)
+
+
+def _is_paying(last_start: ColumnElement[Any], last_cancellation: ColumnElement[Any]) -> ColumnElement[bool]:
+    return and_(last_start.is_not(None), or_(last_cancellation.is_(None), last_start > last_cancellation))
+
+
+def conversions(connection: Connection, start: datetime, end: datetime) -> ByPersona[ConversionCounts]:
+    """Users whose first user_signed_up is in the window; converted: a subscription_started ≤ 30 days later.
+
+    Starts after the window's end count while they are within 30 days of the signup (a cohort measure). One
+    scan of signups and starts; a window function puts each user's signup time on their start rows.
+    """
+    is_signup = EventRow.name == "user_signed_up"
+    first_signup = func.min(case((and_(is_signup, EventRow.timestamp < end), EventRow.timestamp)))
+    rows = (
+        select(
+            EventRow.user_id,
+            EventRow.name,
+            EventRow.timestamp,
+            first_signup.over(partition_by=EventRow.user_id).label("signed_up_at"),
+        )
+        .where(
+            EventRow.name.in_(("user_signed_up", "subscription_started")),
+            EventRow.timestamp <= end + CONVERSION_PERIOD,
+        )
+        .subquery("signups_and_starts")
+    )
+    r = rows.c
+    elapsed_seconds = _elapsed_seconds(r.timestamp, r.signed_up_at, connection.dialect)
+    converting_start = and_(
+        r.name == "subscription_started",
+        r.timestamp >= r.signed_up_at,
+        elapsed_seconds <= CONVERSION_PERIOD.total_seconds(),
+    )
+    per_user = (
+        select(r.user_id, func.max(case((converting_start, 1), else_=0)).label("converted"))
+        .where(r.signed_up_at >= start)
+        .group_by(r.user_id)
+        .subquery("signups")
+    )
+    per_persona = (
+        select(
+            UserRow.persona, func.count().label("signups"), func.sum(per_user.c.converted).label("converted")
+        )
+        .join(UserRow, UserRow.id == per_user.c.user_id)
+        .group_by(UserRow.persona)
+    )
+    return _rollup(connection, per_persona, ConversionCounts)
+
+
+def acquisition_costs(connection: Connection, start: datetime, end: datetime) -> ByPersona[CostTotal]:
+    """acquisition_cost in the window by its `persona` property (events without one count only overall)."""
+    json = _Json(connection.dialect)
+    persona = EventRow.properties["persona"].as_string()
+    per_persona = (
+        select(
+            persona.label("persona"),
+            func.count().label("events"),
+            _sum_or_zero(json.number("amount")).label("amount_usd"),
+        )
+        .where(EventRow.name == "acquisition_cost", _in_window(start, end))
+        .group_by(persona)
+    )
+    return _rollup(connection, per_persona, CostTotal)
+
+
+def infra_cost(connection: Connection, start: datetime, end: datetime) -> CostTotal:
+    """infra_cost events in the window, attributed by timestamp (period_start/period_end are not prorated)."""
+    json = _Json(connection.dialect)
+    events, amount = connection.execute(
+        select(func.count(), _sum_or_zero(json.number("amount"))).where(
+            EventRow.name == "infra_cost", _in_window(start, end)
+        )
+    ).one()
+    return CostTotal(int(events), float(amount))
+
+
+def resolution_hours(connection: Connection, start: datetime, end: datetime) -> ByPersona[Distribution]:
+    """`resolution_hours` of the support_ticket_resolved events in the window (JSON numbers only)."""
+    hours = _Json(connection.dialect).number("resolution_hours")
+    values = (
+        select(UserRow.persona, hours.label("value"))
+        .join(UserRow, UserRow.id == EventRow.user_id)
+        .where(EventRow.name == "support_ticket_resolved", _in_window(start, end), hours.is_not(None))
+    )
+    return _distributions(connection, values)
+
+
+def time_to_value_minutes(connection: Connection, start: datetime, end: datetime) -> ByPersona[Distribution]:
+    """Minutes from a user's first user_signed_up to their first report_generated, for first reports in the window.
+
+    Users without a signup at or before their first report are skipped. Reports are read for the window only:
+    a user's first report is in the window when the user has one there and no earlier one, which an index
+    probe on (user_id, timestamp) answers, so the cost follows the window rather than the whole history.
+    """
+    reports = (
+        select(EventRow.user_id, func.min(EventRow.timestamp).label("first_report_at"))
+        .where(EventRow.name == "report_generated", _in_window(start, end))
+        .group_by(EventRow.user_id)
+        .subquery("reports_in_window")
+    )
+    signups = (
+        select(EventRow.user_id, func.min(EventRow.timestamp).label("signed_up_at"))
+        .where(EventRow.name == "user_signed_up", EventRow.timestamp < end)
+        .group_by(EventRow.user_id)
+        .subquery("signups")
+    )
+    r = reports.c
+    earlier_report = (
+        select(literal_column("1"))
+        .where(
+            EventRow.user_id == r.user_id,
+            EventRow.name == "report_generated",
+            EventRow.timestamp < start,
+        )
+        .exists()
+    )
+    minutes = _elapsed_seconds(r.first_report_at, signups.c.signed_up_at, connection.dialect) / 60.0
+    values = (
+        select(UserRow.persona, minutes.label("value"))
+        .select_from(reports)
+        .join(signups, signups.c.user_id == r.user_id)
+        .join(UserRow, UserRow.id == r.user_id)
+        .where(signups.c.signed_up_at <= r.first_report_at, ~earlier_report)
+    )
+    return _distributions(connection, values)
+
+
+def _distributions(connection: Connection, values: AnySelect) -> ByPersona[Distribution]:
+    """n, Σx, Σx² and the nearest-rank median (the ⌈n/2⌉-th smallest) of (persona, value) rows.
+
+    Each value appears twice, once in its persona's segment and once in the overall one, so one ROW_NUMBER
+    over (segment ORDER BY value) ranks both; the same median rule as tools/metrics' p50.
+    """
+    base = values.cte("distribution_values")
+    segments = union_all(
+        select(literal_column("0").label("is_overall"), base.c.persona, base.c.value),
+        select(literal_column("1"), null(), base.c.value),
+    ).subquery("segments")
+    partition = (segments.c.is_overall, segments.c.persona)
+    ranked = select(
+        segments,
+        func.row_number().over(partition_by=partition, order_by=segments.c.value).label("rank"),
+        func.count().over(partition_by=partition).label("size"),
+    ).subquery("ranked")
+    r = ranked.c
+    rows = connection.execute(
+        select(
+            r.is_overall,
+            r.persona,
+            func.count().label("n"),
+            func.sum(r.value).label("total"),
+            func.sum(r.value * r.value).label("sum_squares"),
+            func.max(case((r.rank == nearest_rank(r.size, 50), r.value))).label("median"),
+        ).group_by(r.is_overall, r.persona)
+    ).all()
+    overall = next((_distribution(row) for row in rows if row.is_overall == 1), Distribution())
+    personas = {row.persona: _distribution(row) for row in rows if row.is_overall == 0}
+    return ByPersona(overall, personas)
+
+
+def _distribution(row: AnyRow) -> Distribution:
+    return Distribution(int(row.n), float(row.total), float(row.sum_squares), float(row.median))
+
+
+def nps_answers(connection: Connection, start: datetime, end: datetime) -> ByPersona[NpsCounts]:
+    """Answered NPS questions (skips excluded) in the window: promoters scored 9–10, detractors 0–6.
+
+    There is no survey-response store yet, so nothing is answered; when one exists, this is the one function
+    to point at it (count answers per respondent persona with the same _rollup as the other counts).
+    """
+    del connection, start, end
+    return ByPersona(NpsCounts(), {})
