@@ -43,7 +43,7 @@ class EventRow(Base):
     __table_args__ = (
         Index("ix_events_name_timestamp", "name", "timestamp"),
         Index("ix_events_user_id_timestamp", "user_id", "timestamp"),
-        Index("ix_events_timestamp", "timestamp"),
+        Index("ix_events_timestamp_user_id_name", "timestamp", "user_id", "name"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

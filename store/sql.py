@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, cast, func, literal_column
+from sqlalchemy import ColumnElement, Float, Integer, Interval, cast, func, literal, literal_column
 from sqlalchemy.engine import Dialect
 
 
 def seconds_between(later: Any, earlier: Any, dialect: Dialect) -> ColumnElement[float]:
-    """later − earlier in seconds (timestamps stored as UTC text on SQLite, timestamptz on PostgreSQL)."""
+    """later − earlier in seconds, both times rounded to the millisecond, so both dialects agree to the digit.
+
+    SQLite's julianday is a float of days that keeps milliseconds; PostgreSQL's microseconds are rounded the
+    same way (timestamps are stored as UTC text on SQLite and timestamptz on PostgreSQL).
+    """
     if dialect.name == "sqlite":
-        # julianday is a float of days: round to milliseconds so whole seconds come back whole.
         return cast(func.round((func.julianday(later) - func.julianday(earlier)) * 86_400.0, 3), Float)
-    return cast(func.extract("epoch", later - earlier), Float)
+    half_millisecond = literal(timedelta(microseconds=500), Interval())
+    later_ms = func.date_trunc("milliseconds", later + half_millisecond)
+    earlier_ms = func.date_trunc("milliseconds", earlier + half_millisecond)
+    return cast(func.extract("epoch", later_ms - earlier_ms), Float)
 
 
 def utc_day(column: Any, dialect: Dialect) -> ColumnElement[str]:

@@ -11,7 +11,7 @@ from tools.kpis.comparison import KpiChange, kpi_changes, rank_personas
 from tools.kpis.compute import compute_kpis
 from tools.kpis.definitions import KPIS_BY_NAME
 from tools.kpis.model import KpiSnapshot, KpiValue
-from tools.metrics.compute import METRIC_SPECS, metric_report
+from tools.metrics.compute import METRIC_SPECS, metric_reports
 from tools.window import Window
 
 KPI_LABELS = {
@@ -36,12 +36,13 @@ def build_dashboard(
     with database.read() as connection:
         current = compute_kpis(connection, window, gross_margin=settings.gross_margin)
         previous = compute_kpis(connection, window.previous(), gross_margin=settings.gross_margin)
-        metrics = [
-            metric_report(
-                connection, name, window, persona=persona, renewal_window_days=settings.renewal_window_days
-            )
-            for name in METRIC_SPECS
-        ]
+        metrics = metric_reports(
+            connection,
+            list(METRIC_SPECS),
+            window,
+            persona=persona,
+            renewal_window_days=settings.renewal_window_days,
+        )
     shown_now, shown_before = _scope(current, persona), _scope(previous, persona)
     personas = {p: v for p, v in current.personas.items() if persona is None or p == persona}
     leaders = {r.kpi: r.leader for r in rank_personas(current) if r.leader is not None}

@@ -180,7 +180,7 @@ def change_view(
     tone = "neutral"
     if significant and improved is not None:
         tone = "good" if improved else "bad"
-    p_text = f" · p = {_p_value(p_value)}" if p_value is not None else ""
+    p_text = f" · p {_p_value(p_value)}" if p_value is not None else ""
     verdicts = {"good": "Significant improvement", "bad": "Significant decline"}
     if tone in verdicts:
         verdict = verdicts[tone] + p_text
@@ -195,7 +195,7 @@ def change_view(
 
 
 def _p_value(p_value: float) -> str:
-    return "< 0.001" if p_value < 0.001 else f"{p_value:.3f}"
+    return "< 0.001" if p_value < 0.001 else f"= {p_value:.3f}"
 
 
 def _direction(higher_is_better: bool | None) -> str:

@@ -21,7 +21,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Float,
-    Interval,
     Row,
     Select,
     Subquery,
@@ -29,7 +28,6 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal,
     literal_column,
     null,
     or_,
@@ -39,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 
 from store.models import EventRow, UserRow
+from store.repositories.metrics import time_to_value_units
 from store.sql import nearest_rank, seconds_between, utc_day
 
 CONVERSION_PERIOD = timedelta(days=30)
@@ -167,24 +166,6 @@ def _sum_or_zero(column: ColumnElement[Any]) -> ColumnElement[Any]:
 
 def _in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(EventRow.timestamp >= start, EventRow.timestamp < end)
-
-
-def _elapsed_seconds(
-    later: ColumnElement[Any], earlier: ColumnElement[Any], dialect: Dialect
-) -> ColumnElement[float]:
-    """later − earlier in seconds, both times rounded to the millisecond on both dialects.
-
-    SQLite's julianday rounds a time to the millisecond; rounding PostgreSQL's microseconds the same way
-    makes the two agree to the last digit instead of to within a millisecond.
-    """
-    if dialect.name == "sqlite":
-        return seconds_between(later, earlier, dialect)
-    half_millisecond = literal(timedelta(microseconds=500), Interval())
-    return seconds_between(
-        func.date_trunc("milliseconds", later + half_millisecond),
-        func.date_trunc("milliseconds", earlier + half_millisecond),
-        dialect,
-    )
 
 
 def personas_with_users(connection: Connection) -> list[str]:
@@ -398,7 +379,7 @@ def conversions(connection: Connection, start: datetime, end: datetime) -> ByPer
         .subquery("signups_and_starts")
     )
     r = rows.c
-    elapsed_seconds = _elapsed_seconds(r.timestamp, r.signed_up_at, connection.dialect)
+    elapsed_seconds = seconds_between(r.timestamp, r.signed_up_at, connection.dialect)
     converting_start = and_(
         r.name == "subscription_started",
         r.timestamp >= r.signed_up_at,
@@ -459,42 +440,10 @@ def resolution_hours(connection: Connection, start: datetime, end: datetime) -> 
 
 
 def time_to_value_minutes(connection: Connection, start: datetime, end: datetime) -> ByPersona[Distribution]:
-    """Minutes from a user's first user_signed_up to their first report_generated, for first reports in the window.
-
-    Users without a signup at or before their first report are skipped. Reports are read for the window only:
-    a user's first report is in the window when the user has one there and no earlier one, which an index
-    probe on (user_id, timestamp) answers, so the cost follows the window rather than the whole history.
-    """
-    reports = (
-        select(EventRow.user_id, func.min(EventRow.timestamp).label("first_report_at"))
-        .where(EventRow.name == "report_generated", _in_window(start, end))
-        .group_by(EventRow.user_id)
-        .subquery("reports_in_window")
-    )
-    signups = (
-        select(EventRow.user_id, func.min(EventRow.timestamp).label("signed_up_at"))
-        .where(EventRow.name == "user_signed_up", EventRow.timestamp < end)
-        .group_by(EventRow.user_id)
-        .subquery("signups")
-    )
-    r = reports.c
-    earlier_report = (
-        select(literal_column("1"))
-        .where(
-            EventRow.user_id == r.user_id,
-            EventRow.name == "report_generated",
-            EventRow.timestamp < start,
-        )
-        .exists()
-    )
-    minutes = _elapsed_seconds(r.first_report_at, signups.c.signed_up_at, connection.dialect) / 60.0
-    values = (
-        select(UserRow.persona, minutes.label("value"))
-        .select_from(reports)
-        .join(signups, signups.c.user_id == r.user_id)
-        .join(UserRow, UserRow.id == r.user_id)
-        .where(signups.c.signed_up_at <= r.first_report_at, ~earlier_report)
-    )
+    """Minutes to first value, from the same units as the time_to_value metric (explicit observations
+    included), so the KPI and the metric never disagree."""
+    units = time_to_value_units(connection.dialect, start, end)
+    values = select(units.c.persona, (units.c.value / 60.0).label("value"))
     return _distributions(connection, values)
 
 

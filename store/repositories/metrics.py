@@ -36,6 +36,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import aliased
 from sqlalchemy.schema import DropTable
 
 from store.models import EventRow, MetricObservationRow, UserRow
@@ -80,13 +81,25 @@ def time_to_value_units(dialect: Dialect, start: datetime, end: datetime) -> Sub
     """
     signup = (
         select(EventRow.user_id, func.min(EventRow.timestamp).label("signed_up_at"))
-        .where(EventRow.name == "user_signed_up", EventRow.user_id.is_not(None))
+        .where(EventRow.name == "user_signed_up", EventRow.user_id.is_not(None), EventRow.timestamp < end)
         .group_by(EventRow.user_id)
         .subquery()
     )
+    # First reports of the window: the window's reports of users with no earlier report (an index probe on
+    # (user_id, timestamp) per user), so the cost follows the window, not the whole history.
+    earlier = aliased(EventRow)
+    earlier_report = (
+        select(literal(1))
+        .where(
+            earlier.user_id == EventRow.user_id,
+            earlier.name == "report_generated",
+            earlier.timestamp < start,
+        )
+        .exists()
+    )
     first_report = (
         select(EventRow.user_id, func.min(EventRow.timestamp).label("first_at"))
-        .where(EventRow.name == "report_generated", EventRow.user_id.is_not(None), EventRow.timestamp < end)
+        .where(EventRow.name == "report_generated", _in(EventRow.timestamp, start, end), ~earlier_report)
         .group_by(EventRow.user_id)
         .subquery()
     )
@@ -105,7 +118,6 @@ def time_to_value_units(dialect: Dialect, start: datetime, end: datetime) -> Sub
         .join(signup, signup.c.user_id == first_report.c.user_id)
         .outerjoin(UserRow, UserRow.id == first_report.c.user_id)
         .where(
-            first_report.c.first_at >= start,
             first_report.c.first_at >= signup.c.signed_up_at,
             first_report.c.user_id.not_in(explicit_users),
         )
@@ -219,14 +231,47 @@ def renewal_units(dialect: Dialect, start: datetime, end: datetime, renewal_wind
     return union_all(successes, failures, explicit).subquery("units")
 
 
-def per_active_user_units(start: datetime, end: datetime, event_name: str) -> Subquery:
+# Events counted per active user by the per-user metrics, and the activity-table column holding each count.
+COUNTED_EVENTS = {"error_occurred": "errors", "support_ticket_opened": "tickets"}
+
+
+class ActivityTables:
+    """Per (user, UTC day) event counts of a window, computed once into a temporary table and shared by every
+    per-active-user metric and its daily series: one scan of the window's events instead of one per metric."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._tables: dict[tuple[datetime, datetime], Table] = {}
+
+    def table(self, start: datetime, end: datetime) -> Table:
+        if (start, end) not in self._tables:
+            day = utc_day(EventRow.timestamp, self.connection.dialect)
+            counts = [
+                func.sum(case((EventRow.name == name, 1), else_=0)).label(column)
+                for name, column in COUNTED_EVENTS.items()
+            ]
+            activity = (
+                select(EventRow.user_id.label("user_id"), day.label("day"), *counts)
+                .where(_in(EventRow.timestamp, start, end), EventRow.user_id.is_not(None))
+                .group_by(EventRow.user_id, day)
+            )
+            statement = CreateTableAs(activity, f"fl_activity_{uuid.uuid4().hex[:12]}", temporary=True)
+            self.connection.execute(statement)
+            self._tables[(start, end)] = statement.table
+        return self._tables[(start, end)]
+
+    def close(self) -> None:
+        for table in self._tables.values():
+            self.connection.execute(DropTable(table))
+        self._tables.clear()
+
+
+def per_active_user_units(activity: Table, event_name: str) -> Subquery:
     """One unit per active user (any event in the window): value = that user's `event_name` events."""
-    counted = func.sum(case((EventRow.name == event_name, 1), else_=0))
+    column = activity.c[COUNTED_EVENTS[event_name]]
     per_user = (
-        select(EventRow.user_id.label("user_id"), cast(counted, Float).label("value"),
-               func.min(EventRow.timestamp).label("at"))
-        .where(_in(EventRow.timestamp, start, end), EventRow.user_id.is_not(None))
-        .group_by(EventRow.user_id)
+        select(activity.c.user_id, cast(func.sum(column), Float).label("value"), func.min(activity.c.day).label("at"))
+        .group_by(activity.c.user_id)
         .subquery()
     )  # fmt: skip
     return (
@@ -315,30 +360,19 @@ def daily_units(connection: Connection, units: FromClause) -> list[DailyAggregat
     return _with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona])
 
 
-def daily_event_rate(
-    connection: Connection, start: datetime, end: datetime, event_name: str
-) -> list[DailyAggregate]:
+def daily_event_rate(connection: Connection, activity: Table, event_name: str) -> list[DailyAggregate]:
     """Per persona and overall, per UTC day: active users that day (n) and `event_name` events that day (total)."""
-    day = utc_day(EventRow.timestamp, connection.dialect)
-    counted = func.sum(case((EventRow.name == event_name, 1), else_=0))
-    per_user_day = (
-        select(EventRow.user_id.label("user_id"), day.label("day"), counted.label("events"))
-        .where(_in(EventRow.timestamp, start, end), EventRow.user_id.is_not(None))
-        .group_by(EventRow.user_id, day)
-        .subquery()
-    )
     joined = (
-        select(_persona().label("persona"), per_user_day.c.day, per_user_day.c.events)
-        .select_from(per_user_day)
-        .outerjoin(UserRow, UserRow.id == per_user_day.c.user_id)
+        select(_persona().label("persona"), activity.c.day, activity.c[COUNTED_EVENTS[event_name]].label("events"))
+        .select_from(activity)
+        .outerjoin(UserRow, UserRow.id == activity.c.user_id)
         .subquery()
-    )
-    by_persona = connection.execute(
-        select(joined.c.persona, joined.c.day, func.count(), func.sum(joined.c.events)).group_by(
-            joined.c.persona, joined.c.day
-        )
-    ).all()
-    return _with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona])
+    )  # fmt: skip
+    rows = connection.execute(
+        select(joined.c.persona, joined.c.day, func.count(), func.sum(joined.c.events))
+        .group_by(joined.c.persona, joined.c.day)
+    ).all()  # fmt: skip
+    return _with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in rows])
 
 
 def known_personas(connection: Connection) -> list[str]:

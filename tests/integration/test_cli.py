@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from feedbackloop.cli import app
 from store.database import Database
+from store.migrate import head_revision
 from store.models import EventRow
 from tests.helpers import store_snapshot
 
@@ -145,7 +146,7 @@ def test_stats_and_db_upgrade(database: Database, tmp_path: Path) -> None:
         stats.exit_code == 0 and "campaign_ended" in stats.output and "1 events from 1 users" in stats.output
     )
     upgrade = runner.invoke(app, ["db", "upgrade", "--database-url", database.url])
-    assert upgrade.exit_code == 0 and "0001" in upgrade.output
+    assert upgrade.exit_code == 0 and f"revision {head_revision()}" in upgrade.output
 
 
 def test_bad_database_url_exits_2() -> None:

@@ -5,6 +5,7 @@ series. Units are aggregated in SQL (store.repositories.metrics); tests and inte
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -66,10 +67,45 @@ def metric_report(
     renewal_window_days: int = 14,
     alpha: float = 0.05,
 ) -> MetricReport:
+    return metric_reports(
+        connection, [metric], window, persona=persona, renewal_window_days=renewal_window_days, alpha=alpha
+    )[0]
+
+
+def metric_reports(
+    connection: Connection,
+    metrics: Sequence[str],
+    window: Window,
+    *,
+    persona: str | None = None,
+    renewal_window_days: int = 14,
+    alpha: float = 0.05,
+) -> list[MetricReport]:
+    """Several metrics over one window; per-active-user metrics share one scan of the window's events."""
+    activity = metric_sql.ActivityTables(connection)
+    try:
+        return [
+            _report(connection, activity, name, window, persona, renewal_window_days, alpha)
+            for name in metrics
+        ]
+    finally:
+        activity.close()
+
+
+def _report(
+    connection: Connection,
+    activity: metric_sql.ActivityTables,
+    metric: str,
+    window: Window,
+    persona: str | None,
+    renewal_window_days: int,
+    alpha: float,
+) -> MetricReport:
     metric = METRIC_ALIASES.get(metric, metric)
     spec = spec_for(metric)
-    current, daily = _aggregates(connection, metric, spec, window, renewal_window_days, daily=True)
-    previous, _ = _aggregates(connection, metric, spec, window.previous(), renewal_window_days, daily=False)
+    context = _Context(connection, activity, metric, spec, renewal_window_days)
+    current, daily = _aggregates(context, window, daily=True)
+    previous, _ = _aggregates(context, window.previous(), daily=False)
     personas = sorted({p for p in current if p is not None} | {p for p in previous if p is not None})
     if persona is not None:
         personas = [persona]
@@ -88,36 +124,47 @@ def metric_report(
     )
 
 
-def _units(connection: Connection, metric: str, spec: MetricSpec, window: Window, wait_days: int) -> Subquery:
-    dialect = connection.dialect
+@dataclass(frozen=True, slots=True)
+class _Context:
+    connection: Connection
+    activity: metric_sql.ActivityTables
+    metric: str
+    spec: MetricSpec
+    wait_days: int
+
+
+def _units(context: _Context, window: Window) -> Subquery:
+    dialect, metric, spec = context.connection.dialect, context.metric, context.spec
     if metric == MetricCategory.TIME_TO_VALUE:
         return metric_sql.time_to_value_units(dialect, window.start, window.end)
     if metric == MetricCategory.REPORT_ACCURACY:
         return metric_sql.report_accuracy_units(dialect, window.start, window.end)
     if metric == MetricCategory.RENEWAL_SUCCESS:
-        return metric_sql.renewal_units(dialect, window.start, window.end, wait_days)
+        return metric_sql.renewal_units(dialect, window.start, window.end, context.wait_days)
     if spec.kind == "per_user" and spec.event_name:
-        return metric_sql.per_active_user_units(window.start, window.end, spec.event_name)
+        activity = context.activity.table(window.start, window.end)
+        return metric_sql.per_active_user_units(activity, spec.event_name)
     return metric_sql.custom_units(metric, window.start, window.end)
 
 
 def _aggregates(
-    connection: Connection, metric: str, spec: MetricSpec, window: Window, wait_days: int, *, daily: bool
+    context: _Context, window: Window, *, daily: bool
 ) -> tuple[dict[str | None, metric_sql.UnitAggregate], dict[str | None, tuple[DailyPoint, ...]]]:
     """Aggregates (and, when asked, the daily series) of one window; the units are computed once, into a
     temporary table, and every aggregate reads that table instead of re-running the units query."""
+    connection, spec = context.connection, context.spec
     percentiles = spec.kind in ("duration", "value")
-    with metric_sql.materialized(connection, _units(connection, metric, spec, window, wait_days)) as units:
+    with metric_sql.materialized(connection, _units(context, window)) as units:
         rows = metric_sql.aggregate_units(connection, units, percentiles=percentiles)
-        series = _daily(connection, spec, window, units) if daily else {}
+        series = _daily(context, window, units) if daily else {}
     return {aggregate.persona: aggregate for aggregate in rows}, series
 
 
-def _daily(
-    connection: Connection, spec: MetricSpec, window: Window, units: FromClause
-) -> dict[str | None, tuple[DailyPoint, ...]]:
+def _daily(context: _Context, window: Window, units: FromClause) -> dict[str | None, tuple[DailyPoint, ...]]:
+    connection, spec = context.connection, context.spec
     if spec.kind == "per_user" and spec.event_name:
-        rows = metric_sql.daily_event_rate(connection, window.start, window.end, spec.event_name)
+        activity = context.activity.table(window.start, window.end)
+        rows = metric_sql.daily_event_rate(connection, activity, spec.event_name)
     else:
         rows = metric_sql.daily_units(connection, units)
     by_key: dict[str | None, dict[date, metric_sql.DailyAggregate]] = defaultdict(dict)
