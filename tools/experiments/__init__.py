@@ -1,0 +1,1 @@
+"""A/B and shadow experiments. So far: GrowthBook-compatible assignment (hashing and bucketing)."""
