@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_YEAR = 9000
+
 
 class WindowError(ValueError):
     """A window cannot be built from what was given; the message names the field (days, end)."""
@@ -32,6 +35,11 @@ class Window:
         if end.tzinfo is None:
             raise WindowError(f"end: {end.isoformat()} has no UTC offset; give e.g. 2026-01-31T00:00:00Z")
         end = end.astimezone(UTC)
+        if not (EARLIEST + timedelta(days=2 * days) <= end and end.year <= LATEST_YEAR):
+            raise WindowError(
+                f"end: {end.isoformat()} with days={days} reaches before 1970 or after {LATEST_YEAR} "
+                "(a window and its baseline must fit in that range)"
+            )
         return cls(end - timedelta(days=days), end)
 
     @property

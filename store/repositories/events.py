@@ -85,6 +85,7 @@ def insert_events(connection: Connection, records: Sequence[EventRecord]) -> int
     """Insert records, skipping message ids already stored; returns how many rows were inserted."""
     if not records:
         return 0
+    records = sorted(records, key=lambda r: r.message_id)  # one index lock order for concurrent writers
     if connection.dialect.name == "sqlite":
         return _insert_events_sqlite(connection, records)
     return _insert_events_postgresql(connection, records)
@@ -155,8 +156,10 @@ def upsert_users(connection: Connection, sightings: Sequence[UserSighting]) -> N
     table = UserRow.__table__
     assert isinstance(table, Table)
     insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
-    seen_only = [s for s in sightings if s.traits is None]
-    identified = [s for s in sightings if s.traits is not None]
+    # One lock order for every writer (sorted ids), so concurrent batches on PostgreSQL cannot deadlock.
+    ordered = sorted(sightings, key=lambda s: s.user_id)
+    seen_only = [s for s in ordered if s.traits is None]
+    identified = [s for s in ordered if s.traits is not None]
     for group, with_traits in ((seen_only, False), (identified, True)):
         if not group:
             continue
@@ -175,7 +178,7 @@ def upsert_users(connection: Connection, sightings: Sequence[UserSighting]) -> N
             updates["persona"] = case(
                 (excluded.persona == UNASSIGNED_PERSONA, table.c.persona), else_=excluded.persona
             )
-            updates["traits"] = _merged_traits(connection, table.c.traits, excluded.traits)
+            updates["traits"] = excluded.traits  # merged by the caller from stored_traits()
         statement = statement.on_conflict_do_update(index_elements=["id"], set_=updates)
         connection.execute(
             statement,
@@ -192,11 +195,26 @@ def upsert_users(connection: Connection, sightings: Sequence[UserSighting]) -> N
         )
 
 
-def _merged_traits(connection: Connection, stored: Any, incoming: Any) -> Any:
-    """Identify merges traits (Segment semantics): new keys win, keys not mentioned are kept."""
-    if connection.dialect.name == "sqlite":
-        return func.json_patch(stored, incoming)
-    return stored.op("||")(incoming)
+def stored_traits(connection: Connection, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Traits of these users as stored, locked until the transaction ends (PostgreSQL: FOR UPDATE, in id
+    order; SQLite: the write transaction already holds the database lock)."""
+    if not user_ids:
+        return {}
+    query = select(UserRow.id, UserRow.traits).where(UserRow.id.in_(sorted(user_ids))).order_by(UserRow.id)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {user_id: dict(traits or {}) for user_id, traits in connection.execute(query)}
+
+
+def existing_message_ids(connection: Connection, message_ids: Sequence[str]) -> set[str]:
+    """Which of these message ids are already stored (one indexed lookup per 5,000 ids)."""
+    found: set[str] = set()
+    for start in range(0, len(message_ids), 5_000):
+        part = message_ids[start : start + 5_000]
+        found.update(
+            connection.execute(select(EventRow.message_id).where(EventRow.message_id.in_(part))).scalars()
+        )
+    return found
 
 
 def count_events(connection: Connection) -> int:

@@ -291,3 +291,64 @@ def test_openapi_documents_the_ingest_routes(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/v1/batch", "/v1/track", "/v1/identify", "/batch/", "/healthz"} <= set(spec["paths"])
     assert "413" in spec["paths"]["/v1/batch"]["post"]["responses"]
+
+
+UNSTORABLE_ITEMS = [
+    ("infinite number", '{"type":"track","event":"e","userId":"u","messageId":"x1","properties":{"v":1e400}}',
+     "properties.v"),
+    ("huge number", '{"type":"track","event":"e","userId":"u","messageId":"x2","properties":{"v":1e300}}',
+     "properties.v"),
+    ("NUL in a string", '{"type":"track","event":"e","userId":"u","messageId":"x3","properties":{"v":"a\\u0000b"}}',
+     "NUL"),
+    ("NUL in the user id", '{"type":"track","event":"e","userId":"u\\u0000","messageId":"x4"}', "userId"),
+    ("lone surrogate", '{"type":"track","event":"e","userId":"u","messageId":"x5","properties":{"v":"\\ud800"}}',
+     "surrogate"),
+    ("deep nesting", '{"type":"track","event":"e","userId":"u","messageId":"x6","properties":'
+     + '{"a":' * 40 + "1" + "}" * 40 + "}", "nested deeper"),
+    ("year one", '{"type":"track","event":"e","userId":"u","messageId":"x7","timestamp":"0001-01-01T00:00:00+05:00"}',
+     "timestamp"),
+    ("long snake name", '{"type":"track","event":"' + "aB" * 127 + '","userId":"u","messageId":"x8"}', "event"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "item", "fragment"), UNSTORABLE_ITEMS, ids=[c[0] for c in UNSTORABLE_ITEMS])
+def test_unstorable_values_are_rejected_per_item_and_the_rest_is_stored(
+    client: TestClient, database: Database, name: str, item: str, fragment: str
+) -> None:
+    body = '{"batch": [' + json.dumps(track("fine")) + "," + item + "]}"
+    response = client.post("/v1/batch", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    (rejected,) = response.json()["rejected"]
+    assert rejected["index"] == 1 and fragment in rejected["reason"]
+    assert stored_ids(database) == ["fine"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"batch": [{"type": "track", "event": "e", "userId": "u", "properties": {"v": NaN}}]}',
+     b'{"batch": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+     b'{"batch": [], "n": ' + b"9" * 5000 + b"}"],
+    ids=["NaN literal", "recursion", "5000-digit integer"],
+)  # fmt: skip
+def test_json_python_accepts_but_json_does_not_is_400(
+    client: TestClient, database: Database, body: bytes
+) -> None:
+    before = store_snapshot(database)
+    response = client.post("/v1/batch", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["code"] == "invalid_json"
+    assert store_snapshot(database) == before
+
+
+def test_replaying_an_old_identify_does_not_undo_a_later_one(client: TestClient, database: Database) -> None:
+    first = {"type": "identify", "userId": "p1", "traits": {"persona": "agency", "address": {"city": "A"}},
+             "messageId": "id-1", "timestamp": "2026-02-01T10:00:00Z"}  # fmt: skip
+    second = {"type": "identify", "userId": "p1", "traits": {"persona": "brand_sponsor", "address": {"city": "B"},
+              "plan": "pro"}, "messageId": "id-2", "timestamp": "2026-02-02T10:00:00Z"}  # fmt: skip
+    for body in ({"batch": [first]}, {"batch": [second]}, {"batch": [first]}):
+        client.post("/v1/batch", json=body)
+    with database.read() as connection:
+        persona, traits = connection.execute(select(UserRow.persona, UserRow.traits)).one()
+    assert persona == "brand_sponsor"
+    # Top-level merge on both databases: nested objects are replaced, not deep-merged.
+    assert traits == {"persona": "brand_sponsor", "address": {"city": "B"}, "plan": "pro"}

@@ -7,17 +7,35 @@ is ever half-written; a replay of the same chunk inserts nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
 from store.database import Database
-from store.repositories.events import UserSighting, insert_events, upsert_users
+from store.repositories.events import (
+    UserSighting,
+    existing_message_ids,
+    insert_events,
+    stored_traits,
+    upsert_users,
+)
 from tools.events.model import CanonicalEvent
 from tools.events.segment import Rejection
 from tools.personas import PersonaRegistry, load_registry
 
 DEFAULT_CHUNK_EVENTS = 5_000
+RETRY_ATTEMPTS = 4
+RETRY_BASE_SECONDS = 0.05
+# PostgreSQL SQLSTATEs of transactions that lost a race and succeed when simply run again.
+TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def _is_transient(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 @dataclass
@@ -51,12 +69,25 @@ class EventIngestor:
         self.personas = personas or load_registry()
 
     def ingest(self, events: Sequence[CanonicalEvent]) -> IngestSummary:
-        """Store `events` atomically; duplicates (already stored or repeated in `events`) are counted, not stored."""
+        """Store `events` atomically; duplicates (already stored or repeated in `events`) are counted, not stored.
+
+        Only events not stored before update their users, so a replayed identify cannot undo a later one.
+        A transaction that loses a deadlock or serialization race (PostgreSQL) is retried.
+        """
         unique = _unique_by_message_id(events)
-        with self.database.write() as connection:
-            inserted = insert_events(connection, unique)
-            upsert_users(connection, self._sightings(unique))
-        return IngestSummary(accepted=inserted, duplicates=len(events) - inserted)
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                with self.database.write() as connection:
+                    stored = existing_message_ids(connection, [e.message_id for e in unique])
+                    new = [e for e in unique if e.message_id not in stored]
+                    inserted = insert_events(connection, new)
+                    upsert_users(connection, self._sightings(connection, new))
+                return IngestSummary(accepted=inserted, duplicates=len(events) - inserted)
+            except DBAPIError as error:
+                if attempt == RETRY_ATTEMPTS or not _is_transient(error):
+                    raise
+                time.sleep(RETRY_BASE_SECONDS * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def ingest_stream(
         self,
@@ -73,7 +104,7 @@ class EventIngestor:
                 on_progress(len(chunk))
         return total
 
-    def _sightings(self, events: Sequence[CanonicalEvent]) -> list[UserSighting]:
+    def _sightings(self, connection: Connection, events: Sequence[CanonicalEvent]) -> list[UserSighting]:
         first: dict[str, CanonicalEvent] = {}
         last: dict[str, CanonicalEvent] = {}
         identifies: dict[str, list[CanonicalEvent]] = {}
@@ -87,12 +118,14 @@ class EventIngestor:
                 last[uid] = event
             if event.type == "identify":
                 identifies.setdefault(uid, []).append(event)
+        known_traits = stored_traits(connection, list(identifies))
         sightings = []
         for uid, first_event in first.items():
             traits: dict[str, object] | None = None
             persona: str | None = None
             if uid in identifies:
-                traits = {}
+                # Segment semantics: top-level keys of later calls win, keys not mentioned are kept.
+                traits = dict(known_traits.get(uid, {}))
                 for call in sorted(identifies[uid], key=lambda e: e.timestamp):
                     traits.update(call.traits)
                 persona = self.personas.determine(traits)

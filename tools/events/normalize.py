@@ -11,6 +11,8 @@ from typing import Any
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _SNAKE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
+# Times outside these years are typos or sentinels (0001-01-01), and windows around them cannot be built.
+MIN_YEAR, MAX_YEAR = 1970, 9000
 
 
 class FieldError(ValueError):
@@ -51,7 +53,13 @@ def parse_timestamp(value: Any, field: str) -> datetime:
         raise FieldError(field, f"must be an ISO 8601 string, got {type(value).__name__}")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise FieldError(field, f"{value!r} has no UTC offset; send e.g. 2026-01-31T12:00:00Z or +01:00")
-    return parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        raise FieldError(field, f"{value!r} is out of range") from None
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise FieldError(field, f"{value!r} is out of range (years {MIN_YEAR}–{MAX_YEAR})")
+    return utc
 
 
 def derive_message_id(item: Any) -> str:

@@ -7,6 +7,7 @@ by index. Limits follow Segment's HTTP API: 32 KB per item, 500 KB per request, 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ from tools.events.normalize import (
 
 MAX_ID_CHARS = 255
 MAX_NAME_CHARS = 255
+MAX_NESTING_DEPTH = 32
+MAX_NUMBER_MAGNITUDE = 1e15
 
 
 class PayloadError(ValueError):
@@ -49,11 +52,53 @@ class ParsedBatch:
     write_key: str | None
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def decode_json(body: bytes) -> Any:
+    """Strict JSON: NaN/Infinity, nesting beyond Python's limits and 4,300+ digit integers are all 400s."""
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError("invalid_json", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("invalid_json", "request body is nested too deeply") from None
+    except ValueError as exc:  # NaN/Infinity, integers beyond Python's digit limit
+        raise PayloadError("invalid_json", f"request body is not valid JSON: {exc}") from None
+
+
+def check_json_values(value: Any, field: str) -> None:
+    """Refuse what a database cannot store faithfully: non-finite or absurd numbers (|x| > 1e15), NUL characters
+    and lone surrogates in strings, and nesting deeper than 32 levels. Iterative, so no input can overflow
+    the stack."""
+    pending: list[tuple[Any, str, int]] = [(value, field, 0)]
+    while pending:
+        current, path, depth = pending.pop()
+        if depth > MAX_NESTING_DEPTH:
+            raise FieldError(path, f"is nested deeper than {MAX_NESTING_DEPTH} levels")
+        if isinstance(current, bool) or current is None:
+            continue
+        if isinstance(current, int | float):
+            if not math.isfinite(current) or abs(current) > MAX_NUMBER_MAGNITUDE:
+                raise FieldError(path, f"number {current!r} is out of range (|x| ≤ 1e15)")
+        elif isinstance(current, str):
+            _check_text(current, path)
+        elif isinstance(current, Mapping):
+            for key, child in current.items():
+                _check_text(str(key), path)
+                pending.append((child, f"{path}.{key}", depth + 1))
+        elif isinstance(current, list):
+            pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(current))
+
+
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise FieldError(path, "contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FieldError(path, "contains an unpaired UTF-16 surrogate") from None
 
 
 def parse_segment_batch(
@@ -100,7 +145,8 @@ def parse_segment_batch(
 
 def _check_item_sizes(items: list[Any], max_item_bytes: int) -> None:
     for index, item in enumerate(items):
-        size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        text = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+        size = len(text.encode("utf-8", "surrogatepass"))  # lone surrogates are refused per item, later
         if size > max_item_bytes:
             raise PayloadError(
                 "item_too_large",
@@ -121,6 +167,7 @@ def _optional_id(item: Mapping[str, Any], field: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise FieldError(field, f"must be a string, got {type(value).__name__}")
     text = str(value).strip()
+    _check_text(text, field)
     if len(text) > MAX_ID_CHARS:
         raise FieldError(field, f"is {len(text)} characters; the limit is {MAX_ID_CHARS}")
     return text or None
@@ -147,6 +194,8 @@ def parse_segment_item(
     """One Segment call → CanonicalEvent, or FieldError naming the first bad field."""
     if not isinstance(item, Mapping):
         raise FieldError("item", f"must be an object, got {type(item).__name__}")
+    for field in ("properties", "traits", "context"):
+        check_json_values(item.get(field), field)
     call_type = item.get("type", default_type)
     if not isinstance(call_type, str) or call_type.lower() not in EVENT_TYPES:
         raise FieldError("type", f"{call_type!r} is not one of {', '.join(EVENT_TYPES)}")
@@ -159,6 +208,8 @@ def parse_segment_item(
         message_id = _derived_message_id(item, received_at)
     elif not isinstance(message_id, str) or len(message_id) > MAX_MESSAGE_ID_CHARS:
         raise FieldError("messageId", f"must be a string of at most {MAX_MESSAGE_ID_CHARS} characters")
+    else:
+        _check_text(message_id, "messageId")
     name, properties = _name_and_properties(item, call_type)
     context = {**(shared_context or {}), **_object(item, "context")}
     timestamp = _event_time(item, received_at, batch_sent_at, correct_skew)
@@ -190,14 +241,20 @@ def _name_and_properties(item: Mapping[str, Any], call_type: str) -> tuple[str, 
             raise FieldError("event", "a track call needs a non-empty event name")
         if len(event) > MAX_NAME_CHARS:
             raise FieldError("event", f"is {len(event)} characters; the limit is {MAX_NAME_CHARS}")
+        check_json_values(event, "event")
         name = snake_case_event_name(event)
         if not name:
             raise FieldError("event", f"{event!r} has no letters or digits")
+        if len(name) > MAX_NAME_CHARS:
+            raise FieldError(
+                "event", f"is {len(name)} characters as snake_case; the limit is {MAX_NAME_CHARS}"
+            )
         return name, _object(item, "properties")
     if call_type in ("page", "screen"):
         page_name = item.get("name")
         if page_name is not None and not isinstance(page_name, str):
             raise FieldError("name", f"must be a string, got {type(page_name).__name__}")
+        check_json_values(page_name, "name")
         return (page_name or call_type)[:MAX_NAME_CHARS], _object(item, "properties")
     if call_type == "identify":
         return "identify", _object(item, "traits")
@@ -222,7 +279,10 @@ def _event_time(
     if not correct_skew:
         return timestamp
     sent_at = _optional_time(item.get("sentAt"), "sentAt") or batch_sent_at
-    return correct_clock_skew(timestamp, sent_at, received_at)
+    try:
+        return correct_clock_skew(timestamp, sent_at, received_at)
+    except OverflowError:
+        raise FieldError("timestamp", "is too far from sentAt to correct for clock skew") from None
 
 
 def posthog_to_segment(payload: Any) -> dict[str, Any]:
