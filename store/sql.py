@@ -40,3 +40,10 @@ def less_than_days_after(later: Any, earlier: Any, days: float, dialect: Dialect
     if dialect.name == "sqlite":
         return func.julianday(later) < func.julianday(earlier) + days
     return later < earlier + func.make_interval(0, 0, 0, 0, 0, 0, days * 86_400)
+
+
+def add_days(column: Any, days: int, dialect: Dialect) -> ColumnElement[Any]:
+    """column + days, as a timestamp (PostgreSQL) or UTC text whose first 10 characters are the day (SQLite)."""
+    if dialect.name == "sqlite":
+        return func.datetime(column, f"+{int(days)} days")
+    return column + func.make_interval(0, 0, 0, int(days))

@@ -50,6 +50,17 @@ class Window:
     def days(self) -> float:
         return self.duration.total_seconds() / 86_400
 
+    @classmethod
+    def parse(cls, days: int, end: str | None) -> Window:
+        """From a door's options: `days` and an ISO 8601 `end` with offset (None = now). Errors name the field."""
+        from tools.events.normalize import FieldError, parse_timestamp
+
+        try:
+            moment = parse_timestamp(end, "end") if end else None
+        except FieldError as error:
+            raise WindowError(str(error)) from None
+        return cls.last_days(days, moment)
+
     def previous(self) -> Window:
         """The window of equal length just before this one (the baseline)."""
         return Window(self.start - self.duration, self.start)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from tools.events.normalize import FieldError, parse_timestamp
 from tools.kpis.definitions import KPI_DEFINITIONS
 from tools.kpis.model import KpiSnapshot, KpiValue
 from tools.metrics.model import MetricComparison, MetricReport
@@ -22,10 +20,13 @@ class ReadInputError(ValueError):
 
 def window_option(days: int, end: str | None) -> Window:
     try:
-        moment: datetime | None = parse_timestamp(end, "--end") if end else None
-        return Window.last_days(days, moment)
-    except (FieldError, WindowError) as error:
-        raise ReadInputError(str(error).replace("days:", "--days:").replace("end:", "--end:", 1)) from None
+        return Window.parse(days, end)
+    except WindowError as error:
+        message = str(error)
+        for field in ("days", "end"):  # the CLI spells the fields as options
+            if message.startswith(f"{field}:"):
+                message = f"--{message}"
+        raise ReadInputError(message) from None
 
 
 def format_value(value: float | None, unit: str) -> str:

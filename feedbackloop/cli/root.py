@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -121,6 +121,17 @@ def stats_analyze(
 
 
 OutputFormat = Annotated[str, typer.Option("--format", help="table or json")]
+
+
+def open_database(url: str) -> Any:
+    """The Database for a read command; a bad URL is a usage error (exit 2), not a traceback."""
+    from store.database import Database
+    from store.engine import DatabaseURLError
+
+    try:
+        return Database(url)
+    except DatabaseURLError as exc:
+        raise fail(str(exc)) from None
 EndOption = Annotated[
     str | None, typer.Option("--end", help="window end, ISO 8601 with offset (default now)")
 ]
@@ -143,7 +154,7 @@ def metrics(
 ) -> None:
     """A metric by persona vs the previous window (n, mean, p50, p90, change, p-value)."""
     from feedbackloop.cli.reading import ReadInputError, metric_table, print_json, window_option
-    from store.database import Database
+    from store.repositories.metrics import known_personas
     from tools.metrics.compute import metric_report
 
     if output_format not in ("table", "json"):
@@ -153,8 +164,12 @@ def metrics(
         window = window_option(days, end)
     except ReadInputError as exc:
         raise fail(str(exc)) from None
-    database = Database(settings.database_url)
+    database = open_database(settings.database_url)
     with database.read() as connection:
+        personas = known_personas(connection)
+        if persona is not None and persona not in personas:
+            database.dispose()
+            raise fail(f"--persona: {persona!r} has no users; known: {', '.join(personas) or '(none)'}")
         report = metric_report(
             connection, category, window, persona=persona, renewal_window_days=settings.renewal_window_days
         )
@@ -175,7 +190,6 @@ def kpis(
 ) -> None:
     """Every KPI overall and per persona, with n; missing inputs show the reason, never 0."""
     from feedbackloop.cli.reading import ReadInputError, kpi_table, print_json, window_option
-    from store.database import Database
     from tools.kpis.compute import compute_kpis
 
     if output_format not in ("table", "json"):
@@ -185,7 +199,7 @@ def kpis(
         window = window_option(days, end)
     except ReadInputError as exc:
         raise fail(str(exc)) from None
-    database = Database(settings.database_url)
+    database = open_database(settings.database_url)
     with database.read() as connection:
         snapshot = compute_kpis(connection, window, gross_margin=settings.gross_margin)
     database.dispose()
@@ -212,14 +226,13 @@ def dashboard(
     from feedbackloop.cli.reading import ReadInputError, window_option
     from feedbackloop.dashboard.build import build_dashboard
     from feedbackloop.dashboard.render import render_dashboard
-    from store.database import Database
 
     settings = load_settings(database_url)
     try:
         window = window_option(days, end)
     except ReadInputError as exc:
         raise fail(str(exc)) from None
-    database = Database(settings.database_url)
+    database = open_database(settings.database_url)
     page = render_dashboard(build_dashboard(database, settings, window, persona=persona))
     database.dispose()
     try:

@@ -27,7 +27,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
     func,
     literal,
     not_,
@@ -40,7 +39,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.schema import DropTable
 
 from store.models import EventRow, MetricObservationRow, UserRow
-from store.sql import less_than_days_after, nearest_rank, seconds_between, utc_day
+from store.sql import add_days, less_than_days_after, nearest_rank, seconds_between, utc_day
 
 UNASSIGNED = "unassigned"
 CORRECTION_WINDOW_DAYS = 7
@@ -122,15 +121,37 @@ def time_to_value_units(dialect: Dialect, start: datetime, end: datetime) -> Sub
             first_report.c.user_id.not_in(explicit_users),
         )
     )
-    return union_all(derived, _explicit_units("time_to_value", start, end)).subquery("units")
+    explicit = _explicit_units("time_to_value", start, end, unit_key=MetricObservationRow.user_id)
+    return union_all(derived, explicit).subquery("units")
 
 
-def _explicit_units(category: str, start: datetime, end: datetime) -> Select[tuple[str, float, datetime]]:
-    return select(
-        MetricObservationRow.persona.label("persona"),
-        cast(MetricObservationRow.value, Float).label("value"),
-        MetricObservationRow.observed_at.label("at"),
-    ).where(MetricObservationRow.category == category, _in(MetricObservationRow.observed_at, start, end))
+def _explicit_units(
+    category: str, start: datetime, end: datetime, unit_key: Any = None
+) -> Select[tuple[str, float, datetime]]:
+    """Explicit observations of the window; with `unit_key`, only the latest per unit (a retried call or a
+    corrected value replaces the earlier one rather than counting twice)."""
+    observations = MetricObservationRow
+    in_window = and_(observations.category == category, _in(observations.observed_at, start, end))
+    if unit_key is None:
+        return select(
+            observations.persona.label("persona"),
+            cast(observations.value, Float).label("value"),
+            observations.observed_at.label("at"),
+        ).where(in_window)
+    latest_first = func.row_number().over(
+        partition_by=unit_key, order_by=(observations.observed_at.desc(), observations.id.desc())
+    )
+    ranked = (
+        select(
+            observations.persona.label("persona"),
+            cast(observations.value, Float).label("value"),
+            observations.observed_at.label("at"),
+            latest_first.label("recency"),
+        )
+        .where(in_window)
+        .subquery()
+    )
+    return select(ranked.c.persona, ranked.c.value, ranked.c.at).where(ranked.c.recency == 1)
 
 
 def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> Subquery:
@@ -180,7 +201,10 @@ def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> S
         .outerjoin(UserRow, UserRow.id == sent.c.user_id)
         .where(sent.c.report_id.is_not(None), not_(sent.c.report_id.in_(explicit_reports)))
     )
-    return union_all(derived, _explicit_units("report_accuracy", start, end)).subquery("units")
+    explicit = _explicit_units(
+        "report_accuracy", start, end, unit_key=MetricObservationRow.dims["report_id"].as_string()
+    )
+    return union_all(derived, explicit).subquery("units")
 
 
 def renewal_units(dialect: Dialect, start: datetime, end: datetime, renewal_window_days: int) -> Subquery:
@@ -221,13 +245,20 @@ def renewal_units(dialect: Dialect, start: datetime, end: datetime, renewal_wind
         not_(less_than_days_after(renewed.c.renewed_at, ended.c.ended_at, renewal_window_days, dialect)),
     )
     failures = (
-        select(_persona().label("persona"), literal(0.0).label("value"), ended.c.ended_at.label("at"))
+        # A failure is decided when the wait runs out, so that is where the daily series puts it.
+        select(
+            _persona().label("persona"),
+            literal(0.0).label("value"),
+            add_days(ended.c.ended_at, renewal_window_days, dialect).label("at"),
+        )
         .select_from(ended)
         .outerjoin(renewed, renewed.c.campaign_id == ended.c.campaign_id)
         .outerjoin(UserRow, UserRow.id == ended.c.user_id)
         .where(unrenewed, ended.c.campaign_id.is_not(None), ended.c.campaign_id.not_in(explicit_campaigns))
     )
-    explicit = _explicit_units("renewal_success", start, end)
+    explicit = _explicit_units(
+        "renewal_success", start, end, unit_key=MetricObservationRow.dims["campaign_id"].as_string()
+    )
     return union_all(successes, failures, explicit).subquery("units")
 
 
@@ -376,4 +407,4 @@ def daily_event_rate(connection: Connection, activity: Table, event_name: str) -
 
 
 def known_personas(connection: Connection) -> list[str]:
-    return list(connection.execute(select(distinct(UserRow.persona)).order_by(UserRow.persona)).scalars())
+    return list(connection.execute(select(UserRow.persona).distinct().order_by(UserRow.persona)).scalars())

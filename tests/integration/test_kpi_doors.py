@@ -143,3 +143,29 @@ def test_seed_snippets_run_as_written(demo_data: Database) -> None:
     assert {r.kpi for r in comparison.rankings} == {  # type: ignore[attr-defined]
         k.name for k in KPI_DEFINITIONS if k.category == "business_success"
     }
+
+
+@pytest.mark.parametrize(
+    "command", [["kpis"], ["metrics", "error_rate"], ["dashboard", "--out", "/tmp/x.html"]]
+)
+def test_cli_read_commands_refuse_bad_database_urls_and_windows(command: list[str]) -> None:
+    bad_url = runner.invoke(cli, [*command, "--database-url", "mysql://root@localhost/x"])
+    assert bad_url.exit_code == 2 and "not supported" in bad_url.output
+    bad_end = runner.invoke(cli, [*command, "--end", "garbage"])
+    assert bad_end.exit_code == 2 and "--end:" in bad_end.output and "----end" not in bad_end.output
+    old = runner.invoke(cli, [*command, "--end", "0001-01-01T00:00:00Z"])
+    assert old.exit_code == 2 and "--end:" in old.output
+
+
+def test_cli_metrics_unknown_persona_exits_2(demo_data: Database) -> None:
+    result = runner.invoke(
+        cli, ["metrics", "error_rate", "--persona", "pirates", "--database-url", demo_data.url]
+    )
+    assert result.exit_code == 2 and "--persona" in result.output
+
+
+def test_year_one_windows_are_400(client: TestClient) -> None:
+    for path in ("/v1/kpis?end=0001-01-01T00:00:00Z", "/v1/metrics/x?end=0001-01-05T00:00:00Z&days=2",
+                 "/dashboard?end=9999-12-31T00:00:00Z"):  # fmt: skip
+        response = client.get(path)
+        assert response.status_code == 400 and response.json()["code"] == "invalid_window", path

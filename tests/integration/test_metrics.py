@@ -237,3 +237,24 @@ def test_tracked_errors_are_events_stored_once(database: Database) -> None:
     assert errors.personas["agency"].current.value == pytest.approx(1.0)
     with pytest.raises(MetricInputError, match="accuracy"):
         asyncio.run(tracker.track_report_accuracy(report_id="r", accuracy=0.5, accurate=True))
+
+
+def test_retried_explicit_values_count_once(loaded: Database) -> None:
+    tracker = MetricsTracker(settings=Settings(database_url=loaded.url))
+    for seconds in (4000, 5000):  # a retry with a corrected value: the latest wins
+        asyncio.run(tracker.track_time_to_value(user_id="a2", persona_segment="agency", time_seconds=seconds,
+                                                observed_at=at("2026-03-04T00:00:00+00:00")))  # fmt: skip
+    for _ in range(2):
+        asyncio.run(tracker.track_renewal(campaign_id="c9", renewed=True, user_id="a1",
+                                          observed_at=at("2026-03-03T00:00:00+00:00")))  # fmt: skip
+    ttv = report(loaded, "time_to_value").personas["agency"].current
+    assert ttv.n == 2 and ttv.mean == pytest.approx((3600 + 5000) / 2)
+    renewals = report(loaded, "renewal_success").overall.current
+    assert renewals.n == 3 and renewals.value == pytest.approx(2 / 3)  # c1 success, c2 failure, c9 explicit
+
+
+def test_renewal_failures_appear_in_the_daily_series_on_their_decision_day(loaded: Database) -> None:
+    daily = {p.day.isoformat(): p for p in report(loaded, "renewal_success").overall.daily}
+    # c1 renewed 03-02 (success) and c2's failure is decided 02-16 + 14 days = 03-02: both on 03-02.
+    assert daily["2026-03-02"].n == 2 and daily["2026-03-02"].value == pytest.approx(0.5)
+    assert sum(p.n for p in daily.values()) == 2
