@@ -132,6 +132,8 @@ def open_database(url: str) -> Any:
         return Database(url)
     except DatabaseURLError as exc:
         raise fail(str(exc)) from None
+
+
 EndOption = Annotated[
     str | None, typer.Option("--end", help="window end, ISO 8601 with offset (default now)")
 ]

@@ -85,7 +85,9 @@ def _card(change: KpiChange) -> KpiCard:
 def _notes(values: dict[str, KpiValue]) -> list[str]:
     notes = [
         "Changes are coloured only when significant at α = 0.05 (two-sided Welch test against the previous window "
-        "of equal length); derived KPIs (LTV, CAC, expansion, NRR, infra cost) are shown without a verdict."
+        "of equal length). Shown without a verdict: derived KPIs (LTV, CAC, expansion, NRR, infra cost), medians "
+        "(support resolution time, time to value: their tests would judge the mean) and the conversion rate (the "
+        "latest signups have had less than 30 days to convert)."
     ]
     missing = sorted(name for name, value in values.items() if value.value is None)
     if missing:

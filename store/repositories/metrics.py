@@ -155,52 +155,56 @@ def _explicit_units(
 
 
 def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> Subquery:
-    """1 per report sent in [start, end) with no report_corrected within 7 days of sending, else 0.
+    """Report outcomes decided in [start, end): 0 at a report's first report_corrected within 7 days of its
+    report_sent; 1 when 7 days pass without one, decided at sent + 7 days.
 
-    An explicit REPORT_ACCURACY observation (dims.report_id) replaces the event-derived value of that report.
+    Deciding each outcome when it becomes known (as renewals do) keeps the latest window unbiased: counting
+    reports sent in the window would call recent reports accurate before they have had time to be corrected.
+    An explicit REPORT_ACCURACY observation (dims.report_id) replaces the event-derived outcome of that report.
     """
+    wait = timedelta(days=CORRECTION_WINDOW_DAYS)
     report_id = EventRow.properties["report_id"].as_string()
     sent = (
-        select(
-            report_id.label("report_id"),
-            func.min(EventRow.timestamp).label("sent_at"),
-            func.min(EventRow.user_id).label("user_id"),
-        )
-        .where(EventRow.name == "report_sent", _in(EventRow.timestamp, start, end))
+        select(report_id.label("report_id"), func.min(EventRow.timestamp).label("sent_at"),
+               func.min(EventRow.user_id).label("user_id"))
+        .where(EventRow.name == "report_sent", _in(EventRow.timestamp, start - wait, end))
+        .group_by(report_id)
+        .subquery()
+    )  # fmt: skip
+    corrected = (
+        select(report_id.label("report_id"), func.min(EventRow.timestamp).label("corrected_at"))
+        .where(EventRow.name == "report_corrected", _in(EventRow.timestamp, start - wait, end))
         .group_by(report_id)
         .subquery()
     )
-    corrections = (
-        select(report_id.label("report_id"), EventRow.timestamp.label("corrected_at"))
-        .where(
-            EventRow.name == "report_corrected",
-            _in(EventRow.timestamp, start, end + timedelta(days=CORRECTION_WINDOW_DAYS)),
-        )
-        .subquery()
-    )
-    corrected = (
-        select(corrections.c.report_id)
-        .join(sent, sent.c.report_id == corrections.c.report_id)
-        .where(
-            corrections.c.corrected_at >= sent.c.sent_at,
-            less_than_days_after(corrections.c.corrected_at, sent.c.sent_at, CORRECTION_WINDOW_DAYS, dialect),
-        )
+    in_time = and_(
+        corrected.c.corrected_at >= sent.c.sent_at,
+        less_than_days_after(corrected.c.corrected_at, sent.c.sent_at, CORRECTION_WINDOW_DAYS, dialect),
     )
     explicit_reports = select(MetricObservationRow.dims["report_id"].as_string()).where(
         MetricObservationRow.category == "report_accuracy",
-        _in(MetricObservationRow.observed_at, start, end),
         MetricObservationRow.dims["report_id"].as_string().is_not(None),
     )
-    derived = (
+    outcomes = (
         select(
             _persona().label("persona"),
-            case((sent.c.report_id.in_(corrected), 0.0), else_=1.0).label("value"),
-            sent.c.sent_at.label("at"),
+            case((in_time, 0.0), else_=1.0).label("value"),
+            case((in_time, corrected.c.corrected_at), else_=add_days(sent.c.sent_at, CORRECTION_WINDOW_DAYS, dialect))
+            .label("at"),
+            sent.c.sent_at.label("sent_at"),
+            case((in_time, 1), else_=0).label("was_corrected"),
         )
         .select_from(sent)
+        .outerjoin(corrected, corrected.c.report_id == sent.c.report_id)
         .outerjoin(UserRow, UserRow.id == sent.c.user_id)
         .where(sent.c.report_id.is_not(None), not_(sent.c.report_id.in_(explicit_reports)))
+        .subquery()
+    )  # fmt: skip
+    decided_in_window = or_(
+        and_(outcomes.c.was_corrected == 1, _in(outcomes.c.at, start, end)),
+        and_(outcomes.c.was_corrected == 0, _in(outcomes.c.sent_at, start - wait, end - wait)),
     )
+    derived = select(outcomes.c.persona, outcomes.c.value, outcomes.c.at).where(decided_in_window)
     explicit = _explicit_units(
         "report_accuracy", start, end, unit_key=MetricObservationRow.dims["report_id"].as_string()
     )

@@ -61,6 +61,9 @@ DATASET = [
     track("a1", "report_corrected", "2026-03-11T00:00:00+00:00", report_id="r2"),  # 8 days later → accurate
     track("s1", "report_sent", "2026-03-07T23:59:59+00:00", report_id="r3"),       # accurate
     track("s1", "report_sent", "2026-03-08T00:00:00+00:00", report_id="r4"),       # end edge: excluded
+    track("s1", "report_sent", "2026-02-25T00:00:00+00:00", report_id="r5"),       # accurate, decided 03-04
+    track("a2", "report_sent", "2026-02-28T12:00:00+00:00", report_id="r6"),
+    track("a2", "report_corrected", "2026-03-01T00:00:00+00:00", report_id="r6"),  # inaccurate, decided 03-01
     # renewals
     track("a1", "campaign_ended", "2026-02-20T00:00:00+00:00", campaign_id="c1"),
     track("a1", "sponsor_renewed", "2026-03-02T00:00:00+00:00", campaign_id="c1"),  # success decided 03-02
@@ -112,13 +115,17 @@ def test_explicit_time_to_value_replaces_the_event_derived_value(loaded: Databas
     assert result.personas["solo_podcaster"].current.mean == pytest.approx(1200)
 
 
-def test_report_accuracy(loaded: Database) -> None:
+def test_report_accuracy_decided_when_known(loaded: Database) -> None:
+    # Decided in the window: r1 inaccurate (corrected 03-05), r6 inaccurate (corrected 03-01, start edge),
+    # r5 accurate (sent 02-25, no correction by 03-04). Not yet decided: r2 (accurate on 03-10), r3 (03-14).
     result = report(loaded, "report_accuracy")
-    assert (result.overall.current.n, result.overall.current.value) == (3, pytest.approx(2 / 3))
-    assert result.personas["agency"].current.value == pytest.approx(1 / 2)
+    assert (result.overall.current.n, result.overall.current.value) == (3, pytest.approx(1 / 3))
+    assert result.personas["agency"].current.value == pytest.approx(0.0)
     assert result.personas["solo_podcaster"].current.value == pytest.approx(1.0)
     low, high = result.overall.current.rate_ci
-    assert 0 <= low < 2 / 3 < high <= 1
+    assert 0 <= low < 1 / 3 < high <= 1
+    daily = {p.day.isoformat(): p.n for p in result.overall.daily if p.n}
+    assert daily == {"2026-03-01": 1, "2026-03-04": 1, "2026-03-05": 1}
 
 
 def test_renewal_success_decided_when_known(loaded: Database) -> None:

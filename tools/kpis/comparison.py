@@ -48,9 +48,19 @@ class PersonaRanking:
     note: str | None = None
 
 
+# KPIs whose value is a median: their sums describe the mean, so a t-test would judge a different figure than
+# the one shown. They get no verdict rather than a misleading one.
+MEDIAN_KPIS = frozenset({"support_resolution_time", "time_to_value_minutes"})
+# Cohort KPIs that keep maturing after the window: the latest window's signups have had less time to convert
+# than the previous window's, so a window-over-window test would flag that as a decline.
+MATURING_KPIS = frozenset({"conversion_rate"})
+
+
 def _statistic(value: KpiValue) -> Statistic | None:
     definition = KPIS_BY_NAME.get(value.name)
     if definition is None or value.value is None or value.numerator is None:
+        return None
+    if value.name in MEDIAN_KPIS:
         return None
     n = int(value.denominator if value.denominator is not None else value.n)
     if n <= 1:
@@ -81,7 +91,8 @@ def kpi_changes(current: dict[str, KpiValue], previous: dict[str, KpiValue]) -> 
         change = None
         if before is not None and now.value is not None and before.value not in (None, 0):
             change = now.value / before.value - 1
-        effect, p_value = _test(before, now) if before is not None else (None, None)
+        testable = before is not None and definition.name not in MATURING_KPIS
+        effect, p_value = _test(before, now) if testable and before is not None else (None, None)
         significant = p_value is not None and p_value < ALPHA
         improved = (effect > 0) == definition.higher_is_better if significant and effect is not None else None
         changes.append(KpiChange(definition.name, now, before, change, p_value, significant, improved))
