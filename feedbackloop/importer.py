@@ -8,10 +8,13 @@ its own `receivedAt` (a Segment export): an import happens long after the events
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import IO, Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from tools.events.ingest import EventIngestor, IngestSummary
 from tools.events.model import CanonicalEvent
@@ -41,10 +44,11 @@ def iter_source_items(stream: IO[str]) -> Iterator[SourceItem]:
     if not first_line:
         return
     try:
-        json.loads(first_line)
-        yield from _json_lines(first_line, stream)
-    except json.JSONDecodeError:
+        json.loads(first_line, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, RecursionError, ValueError):
         yield from _whole_document(first_line + stream.read())
+        return
+    yield from _json_lines(first_line, stream)
 
 
 def _json_lines(first_line: str, stream: IO[str]) -> Iterator[SourceItem]:
@@ -54,12 +58,20 @@ def _json_lines(first_line: str, stream: IO[str]) -> Iterator[SourceItem]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             yield SourceItem(f"line {line_number}", _Unparsable(f"not valid JSON: {exc.msg}"), None)
             continue
+        except (RecursionError, ValueError) as exc:  # nesting or digits beyond Python's limits, NaN
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            yield SourceItem(f"line {line_number}", _Unparsable(f"not valid JSON: {reason}"), None)
+            continue
         if isinstance(value, dict) and isinstance(value.get("batch"), list):
-            sent_at = _batch_sent_at(value, f"line {line_number}")
+            try:
+                sent_at = _batch_sent_at(value, f"line {line_number}")
+            except ImportFileError as error:  # one bad line is a rejection, not the end of the import
+                yield SourceItem(f"line {line_number}", _Unparsable(str(error).split(": ", 1)[-1]), None)
+                continue
             for index, item in enumerate(value["batch"]):
                 yield SourceItem(f"line {line_number} batch[{index}]", item, sent_at)
         elif isinstance(value, list):
@@ -76,11 +88,15 @@ def _chain_first(first_line: str, stream: IO[str]) -> Iterator[str]:
 
 def _whole_document(text: str) -> Iterator[SourceItem]:
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ImportFileError(
             f"not JSON lines and not a JSON document: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise ImportFileError("the JSON document is nested too deeply") from None
+    except ValueError as exc:
+        raise ImportFileError(f"not a valid JSON document: {exc}") from None
     if isinstance(document, dict) and isinstance(document.get("batch"), list):
         sent_at = _batch_sent_at(document, "document")
         for index, item in enumerate(document["batch"]):
@@ -100,6 +116,10 @@ def _batch_sent_at(document: dict[str, Any], where: str) -> datetime | None:
         return parse_timestamp(raw, "sentAt")
     except FieldError as error:
         raise ImportFileError(f"{where}: {error}") from None
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,14 +164,33 @@ def import_events(
                 if on_progress is not None:
                     on_progress(1)
 
+    events: Iterable[CanonicalEvent] = valid_events()
     if strict:
-        events = list(valid_events())
+        events = list(events)
         if rejected:
             return IngestSummary(rejected=rejected)
-        summary = ingestor.ingest_stream(events, chunk_events=IMPORT_CHUNK_EVENTS, on_progress=on_progress)
-    else:
-        summary = ingestor.ingest_stream(
-            valid_events(), chunk_events=IMPORT_CHUNK_EVENTS, on_progress=on_progress
-        )
+    summary = IngestSummary()
+    for chunk in _chunks(events, IMPORT_CHUNK_EVENTS):
+        try:
+            summary.add(ingestor.ingest(chunk))
+        except SQLAlchemyError as error:
+            summary.rejected.extend(rejected)
+            raise ImportInterrupted(summary, error) from error
+        if on_progress is not None:
+            on_progress(len(chunk))
     summary.rejected.extend(rejected)
     return summary
+
+
+class ImportInterrupted(RuntimeError):
+    """The database failed part-way: `summary` says what was stored (each chunk is one transaction)."""
+
+    def __init__(self, summary: IngestSummary, error: Exception) -> None:
+        super().__init__(f"the database failed after {summary.accepted:,} events were stored: {error}")
+        self.summary = summary
+
+
+def _chunks(events: Iterable[CanonicalEvent], size: int) -> Iterator[list[CanonicalEvent]]:
+    iterator = iter(events)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from feedbackloop.importer import ImportFileError, import_events
+from feedbackloop.importer import ImportFileError, ImportInterrupted, import_events
 from feedbackloop.settings import Settings
 from store.database import Database
 from store.engine import DatabaseURLError
@@ -52,6 +52,10 @@ def run_import(file: str, *, strict: bool, settings: Settings, console: Console,
     except (ImportFileError, UnicodeDecodeError) as exc:
         errors.print(f"[red]error:[/] FILE {file}: {exc}; nothing was stored")
         return 2
+    except ImportInterrupted as exc:
+        _print_summary(console, exc.summary, strict=strict)
+        errors.print(f"[red]error:[/] {exc}; re-run the import to store the rest (stored events are skipped)")
+        return 1
     except (DatabaseURLError, PersonaConfigError) as exc:
         errors.print(f"[red]error:[/] {exc}")
         return 2

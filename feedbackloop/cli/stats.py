@@ -16,7 +16,11 @@ from tools.stats import MetricResult
 
 def _read(file: str) -> Any:
     text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    return json.loads(text)
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def run_stats_analyze(file: str, output_format: str, *, console: Console, errors: Console) -> int:
@@ -26,6 +30,12 @@ def run_stats_analyze(file: str, output_format: str, *, console: Console, errors
         errors.print(f"[red]error:[/] FILE {file}: {exc.strerror}")
         return 2
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        errors.print(f"[red]error:[/] FILE {file}: not valid JSON ({exc})")
+        return 2
+    except RecursionError:
+        errors.print(f"[red]error:[/] FILE {file}: not valid JSON (nested too deeply)")
+        return 2
+    except ValueError as exc:  # NaN/Infinity, integers beyond Python's digit limit
         errors.print(f"[red]error:[/] FILE {file}: not valid JSON ({exc})")
         return 2
     try:

@@ -111,7 +111,7 @@ def test_strict_import_stores_nothing_when_any_item_is_invalid(database: Databas
     [
         ('{\n  "batch": [\n', "not JSON lines and not a JSON document"),
         ('{\n "hello": 1\n}', "must be a Segment batch"),
-        ('{"batch": [], "sentAt": "later"}', "sentAt"),
+        ('{\n "batch": [],\n "sentAt": "later"\n}', "sentAt"),
     ],
 )
 def test_unusable_files_exit_2_and_store_nothing(
@@ -178,3 +178,22 @@ def test_invalid_configuration_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2 and "gross_margin" in result.output
+
+
+def test_lines_python_cannot_parse_and_bad_batch_lines_are_rejections(
+    database: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "hostile.jsonl"
+    lines = [
+        json.dumps(call("ok-1")),
+        '{"a": ' * 3000 + "1" + "}" * 3000,  # deeper than Python's recursion limit
+        '{"n": ' + "9" * 5000 + "}",  # beyond Python's integer digit limit
+        json.dumps({"batch": [call("in-bad-batch")], "sentAt": "garbage"}),
+        json.dumps(call("ok-2")),
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    result = runner.invoke(app, ["events", "import", str(path), "--database-url", database.url])
+    assert result.exit_code == 1, result.output
+    assert "line 2" in result.output and "nested too deeply" in result.output
+    assert "line 3" in result.output and "line 4" in result.output and "sentAt" in result.output
+    assert stored(database) == ["ok-1", "ok-2"]

@@ -150,3 +150,12 @@ def test_unreadable_input_exits_2(tmp_path: Path) -> None:
     assert broken.exit_code == 2 and "not valid JSON" in broken.output
     bad_format = runner.invoke(app, ["stats", "analyze", "-", "--format", "xml"], input="{}")
     assert bad_format.exit_code == 2 and "--format" in bad_format.output
+
+
+@pytest.mark.parametrize(
+    "text", ['{"a": ' * 3000 + "1" + "}" * 3000, '{"n": ' + "9" * 5000 + "}", '{"metric": NaN}'],
+    ids=["deep", "digits", "NaN"],
+)  # fmt: skip
+def test_json_python_cannot_parse_exits_2(text: str) -> None:
+    result = runner.invoke(app, ["stats", "analyze", "-"], input=text)
+    assert result.exit_code == 2 and "not valid JSON" in result.output and "Traceback" not in result.output
