@@ -16,6 +16,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# The persona of users nothing has placed yet (no persona trait, no matching rule).
+UNASSIGNED_PERSONA = "unassigned"
+
 # BIGINT ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY to get its rowid alias (autoincrement).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -30,7 +33,7 @@ class UserRow(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    persona: Mapped[str] = mapped_column(String(64), default="unassigned", index=True)
+    persona: Mapped[str] = mapped_column(String(64), default=UNASSIGNED_PERSONA, index=True)
     traits: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -72,7 +75,7 @@ class MetricObservationRow(Base):
     category: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[str | None] = mapped_column(String(255))
-    persona: Mapped[str] = mapped_column(String(64), default="unassigned")
+    persona: Mapped[str] = mapped_column(String(64), default=UNASSIGNED_PERSONA)
     value: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(32))
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
-UNASSIGNED = "unassigned"
+from store.models import UNASSIGNED_PERSONA
+
+UNASSIGNED = UNASSIGNED_PERSONA
 DEFAULT_REGISTRY_FILE = Path(__file__).with_name("personas_default.toml")
 
 

@@ -12,6 +12,7 @@ from feedbackloop.api.metrics import Days, End, Persona
 from feedbackloop.api.windows import window_from
 from feedbackloop.dashboard.build import build_dashboard
 from feedbackloop.dashboard.render import render_dashboard
+from feedbackloop.kpi_dashboard import KPICategory, PersonaComparison
 from tools.kpis.comparison import rank_personas
 from tools.kpis.compute import compute_kpis
 
@@ -55,22 +56,10 @@ async def compare_personas(
     def compute() -> dict[str, Any]:
         with state.database.read() as connection:
             snapshot = compute_kpis(connection, window, gross_margin=state.settings.gross_margin)
-        rankings = rank_personas(snapshot, category)  # type: ignore[arg-type]
-        return {
-            "category": category,
-            "window": window.as_dict(),
-            "kpis": {
-                r.kpi: {"ranking": [vars_of(x) for x in r.ranking], "leader": r.leader, "p_value": r.p_value,
-                        "significant": r.significant, "note": r.note}
-                for r in rankings
-            },
-        }  # fmt: skip
+        chosen = KPICategory(category)
+        return PersonaComparison(chosen, window, rank_personas(snapshot, chosen.value)).as_dict()
 
     return await run_in_threadpool(compute)
-
-
-def vars_of(rank: Any) -> dict[str, Any]:
-    return {"persona": rank.persona, "value": rank.value, "n": rank.n}
 
 
 @router.get("/dashboard", response_class=HTMLResponse)

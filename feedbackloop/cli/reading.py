@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tools.charts import format_value
 from tools.kpis.definitions import KPI_DEFINITIONS
 from tools.kpis.model import KpiSnapshot, KpiValue
 from tools.metrics.model import MetricComparison, MetricReport
@@ -27,20 +28,6 @@ def window_option(days: int, end: str | None) -> Window:
             if message.startswith(f"{field}:"):
                 message = f"--{message}"
         raise ReadInputError(message) from None
-
-
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if unit == "ratio":
-        return f"{value:.1%}"
-    if unit == "seconds":
-        return f"{value / 60:,.1f} min" if value < 7200 else f"{value / 3600:,.1f} h"
-    if unit == "usd":
-        return f"${value:,.2f}"
-    if unit in ("hours", "minutes"):
-        return f"{value:,.1f} {'h' if unit == 'hours' else 'min'}"
-    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def format_change(comparison: MetricComparison) -> str:

@@ -16,9 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.models import EventRow, UserRow
-
-UNASSIGNED_PERSONA = "unassigned"
+from store.models import UNASSIGNED_PERSONA, EventRow, UserRow
 
 EVENT_COLUMNS = (
     "message_id",
@@ -59,10 +57,8 @@ class EventRecord(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class UserSighting:
-    """What one batch says about a user: when it was seen and, for identify calls, its traits and persona.
-
-    `traits` is None for users only seen in other calls; `persona` None means "not determined by this call".
-    """
+    """What one batch says about a user: when it was seen, its complete traits, and its persona when the batch
+    determines one (None = keep the stored persona)."""
 
     user_id: str
     first_seen: datetime
@@ -142,7 +138,7 @@ def _insert_events_postgresql(connection: Connection, records: Sequence[EventRec
             )
     columns = ", ".join(EVENT_COLUMNS)
     result = connection.exec_driver_sql(
-        f"INSERT INTO events ({columns}) SELECT {columns} FROM events_staging "
+        f"INSERT INTO events ({columns}) SELECT {columns} FROM events_staging ORDER BY message_id "
         "ON CONFLICT (message_id) DO NOTHING"
     )
     connection.exec_driver_sql("DELETE FROM events_staging")
@@ -150,49 +146,40 @@ def _insert_events_postgresql(connection: Connection, records: Sequence[EventRec
 
 
 def upsert_users(connection: Connection, sightings: Sequence[UserSighting]) -> None:
-    """Create users or widen their first/last seen; identify sightings also replace persona and merge traits."""
+    """Create users or widen their first/last seen; set persona and traits where the sighting carries them.
+
+    `traits` must be the complete traits to store (the caller merges them with stored_traits()); a sighting
+    whose persona is None keeps the stored persona. One statement over rows sorted by id, after stored_traits()
+    locked the existing rows in the same order: concurrent batches on PostgreSQL take locks in one order and
+    cannot deadlock.
+    """
     if not sightings:
         return
     table = UserRow.__table__
     assert isinstance(table, Table)
     insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
-    # One lock order for every writer (sorted ids), so concurrent batches on PostgreSQL cannot deadlock.
-    ordered = sorted(sightings, key=lambda s: s.user_id)
-    seen_only = [s for s in ordered if s.traits is None]
-    identified = [s for s in ordered if s.traits is not None]
-    for group, with_traits in ((seen_only, False), (identified, True)):
-        if not group:
-            continue
-        statement = insert(table)
-        excluded = statement.excluded
-        updates: dict[str, Any] = {
-            "first_seen": case(
-                (excluded.first_seen < table.c.first_seen, excluded.first_seen), else_=table.c.first_seen
-            ),
-            "last_seen": case(
-                (excluded.last_seen > table.c.last_seen, excluded.last_seen), else_=table.c.last_seen
-            ),
-        }
-        if with_traits:
-            # An identify that does not determine a persona keeps the one already known.
-            updates["persona"] = case(
-                (excluded.persona == UNASSIGNED_PERSONA, table.c.persona), else_=excluded.persona
-            )
-            updates["traits"] = excluded.traits  # merged by the caller from stored_traits()
-        statement = statement.on_conflict_do_update(index_elements=["id"], set_=updates)
-        connection.execute(
-            statement,
-            [
-                {
-                    "id": s.user_id,
-                    "persona": s.persona or UNASSIGNED_PERSONA,
-                    "traits": s.traits or {},
-                    "first_seen": s.first_seen,
-                    "last_seen": s.last_seen,
-                }
-                for s in group
-            ],
-        )
+    statement = insert(table)
+    excluded = statement.excluded
+    updates: dict[str, Any] = {
+        "first_seen": case((excluded.first_seen < table.c.first_seen, excluded.first_seen), else_=table.c.first_seen),
+        "last_seen": case((excluded.last_seen > table.c.last_seen, excluded.last_seen), else_=table.c.last_seen),
+        # A sighting that does not determine a persona keeps the one already known.
+        "persona": case((excluded.persona == UNASSIGNED_PERSONA, table.c.persona), else_=excluded.persona),
+        "traits": excluded.traits,
+    }  # fmt: skip
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["id"], set_=updates),
+        [
+            {
+                "id": s.user_id,
+                "persona": s.persona or UNASSIGNED_PERSONA,
+                "traits": s.traits or {},
+                "first_seen": s.first_seen,
+                "last_seen": s.last_seen,
+            }
+            for s in sorted(sightings, key=lambda s: s.user_id)
+        ],
+    )
 
 
 def stored_traits(connection: Connection, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

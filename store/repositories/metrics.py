@@ -38,10 +38,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import aliased
 from sqlalchemy.schema import DropTable
 
-from store.models import EventRow, MetricObservationRow, UserRow
+from store.models import UNASSIGNED_PERSONA, EventRow, MetricObservationRow, UserRow
 from store.sql import add_days, less_than_days_after, nearest_rank, seconds_between, utc_day
 
-UNASSIGNED = "unassigned"
+UNASSIGNED = UNASSIGNED_PERSONA
 CORRECTION_WINDOW_DAYS = 7
 
 
@@ -327,10 +327,10 @@ def materialized(connection: Connection, units: Subquery) -> Iterator[Table]:
     """The units in a temporary table for the duration of the block (dropped after)."""
     statement = CreateTableAs(select(units), f"fl_units_{uuid.uuid4().hex[:12]}", temporary=True)
     connection.execute(statement)
-    try:
-        yield statement.table
-    finally:
-        connection.execute(DropTable(statement.table))
+    yield statement.table
+    # Not in a `finally`: after a failed statement PostgreSQL refuses every command until rollback (which drops
+    # the table anyway), and a DROP there would hide the real error.
+    connection.execute(DropTable(statement.table))
 
 
 def aggregate_units(connection: Connection, units: FromClause, *, percentiles: bool) -> list[UnitAggregate]:

@@ -118,10 +118,10 @@ class EventIngestor:
                 last[uid] = event
             if event.type == "identify":
                 identifies.setdefault(uid, []).append(event)
-        known_traits = stored_traits(connection, list(identifies))
+        known_traits = stored_traits(connection, list(first))  # also locks the batch's users, in id order
         sightings = []
         for uid, first_event in first.items():
-            traits: dict[str, object] | None = None
+            traits: dict[str, object] = known_traits.get(uid, {})
             persona: str | None = None
             if uid in identifies:
                 # Segment semantics: top-level keys of later calls win, keys not mentioned are kept.

@@ -83,13 +83,11 @@ def metric_reports(
 ) -> list[MetricReport]:
     """Several metrics over one window; per-active-user metrics share one scan of the window's events."""
     activity = metric_sql.ActivityTables(connection)
-    try:
-        return [
-            _report(connection, activity, name, window, persona, renewal_window_days, alpha)
-            for name in metrics
-        ]
-    finally:
-        activity.close()
+    reports = [
+        _report(connection, activity, name, window, persona, renewal_window_days, alpha) for name in metrics
+    ]
+    activity.close()  # on failure the transaction's rollback discards the temporary tables instead
+    return reports
 
 
 def _report(

@@ -22,6 +22,7 @@ from tools.metrics.model import MetricCategory
 from tools.personas import UNASSIGNED, PersonaRegistry
 
 MAX_NAME_CHARS = 255
+MAX_VALUE_MAGNITUDE = 1e15
 
 
 class MetricInputError(ValueError):
@@ -51,6 +52,8 @@ def _text(value: Any, field: str) -> str:
 def _number(value: Any, field: str, *, minimum: float | None = None, maximum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise MetricInputError(field, f"must be a finite number, got {value!r}")
+    if abs(value) > MAX_VALUE_MAGNITUDE:  # sums of squares of larger values overflow a float
+        raise MetricInputError(field, f"{value!r} is out of range (|value| ≤ 1e15)")
     if minimum is not None and value < minimum:
         raise MetricInputError(field, f"must be ≥ {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
