@@ -352,3 +352,12 @@ def test_replaying_an_old_identify_does_not_undo_a_later_one(client: TestClient,
     assert persona == "brand_sponsor"
     # Top-level merge on both databases: nested objects are replaced, not deep-merged.
     assert traits == {"persona": "brand_sponsor", "address": {"city": "B"}, "plan": "pro"}
+
+
+def test_unreadable_basic_auth_is_ignored_when_ingestion_is_open(
+    client: TestClient, database: Database
+) -> None:
+    response = client.post(
+        "/v1/batch", json={"batch": [track("open-1")]}, headers={"Authorization": "Basic %%%"}
+    )
+    assert response.status_code == 200 and stored_ids(database) == ["open-1"]
