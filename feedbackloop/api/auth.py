@@ -22,9 +22,8 @@ def request_write_key(request: Request, body_key: str | None) -> str | None:
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise PayloadError(
-                "unauthorized", "Authorization: Basic value is not base64", status=401
-            ) from None
+            # Unreadable credentials count as none: refused when keys are required, ignored when they are not.
+            return body_key
         return decoded.split(":", 1)[0]
     if scheme.lower() == "bearer" and value:
         return value.strip()
