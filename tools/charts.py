@@ -1,5 +1,7 @@
 """SVG charts for the dashboard: pure functions from numbers to markup — no I/O, no JavaScript.
 
+`format_value`, `format_day` and `unit_caption` live in tools.units and are re-exported here for the templates.
+
 Every piece of text goes through `_text` (XML-escaped, XML-invalid characters dropped) and every coordinate is
 rounded to 0.1 px, so the same input always gives the same string and the page can be diffed and cached.
 Values that are None, NaN or infinite are gaps, never zeros.
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 from html import escape
 
+from tools.units import finite_number, format_day, format_value, unit_caption
+
 # Okabe–Ito: told apart under the common colour-vision deficiencies. Yellow goes last: it is faint on white.
 PALETTE: tuple[str, ...] = (
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442",
@@ -22,7 +26,6 @@ PALETTE: tuple[str, ...] = (
 DASHES: tuple[str, ...] = ("", "6 3", "2 3", "9 3 2 3")
 AXIS_COLOUR, GRID_COLOUR, MUTED_COLOUR = "#8c959f", "#e5e8eb", "#57606a"
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif"
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DATE_TICK_STEPS_DAYS = (1, 2, 7, 14, 28, 56, 91, 182, 364)
 LEGEND_LABEL_MAX_CHARS = 32
 # Rough width of a 12 px system-font character: enough to lay out a legend without font metrics.
@@ -36,65 +39,9 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # ---------------------------------------------------------------- formatting
 
 
-def format_value(value: float | None, unit: str, *, decimals: int | None = None) -> str:
-    """`value` in `unit` for people: ratio → "42.5%", usd → "$1,240", hours → "5.2 h", x → "3.1×". None → "—"."""
-    number = _finite(value)
-    if number is None:
-        return "—"
-    if unit == "ratio":
-        return f"{number * 100:,.{_decimals(decimals, 1)}f}%"
-    if unit == "usd":
-        places = _decimals(decimals, 0 if abs(number) >= 100 else 2)
-        return f"{'-' if number < 0 else ''}${abs(number):,.{places}f}"
-    if unit == "seconds":
-        return _format_seconds(number, decimals)
-    suffixes = {"hours": " h", "minutes": " min", "x": "×"}
-    default_places = {"hours": 1, "minutes": 1, "x": 1, "score": 0, "per_user_30d": 2, "count": 0}
-    places = _decimals(decimals, default_places.get(unit, 2))
-    return f"{number:,.{places}f}{suffixes.get(unit, '')}"
-
-
-def unit_caption(unit: str) -> str:
-    """What the unit means, for axis and card captions ("" when the formatted value says it already)."""
-    captions = {
-        "per_user_30d": "per active user per 30 days",
-        "per_user": "per active user",
-        "score": "score (−100 to 100)",
-    }
-    return captions.get(unit, "")
-
-
-def _format_seconds(seconds: float, decimals: int | None) -> str:
-    # Durations read best in the largest unit that keeps a small number.
-    if abs(seconds) >= 5400:
-        return format_value(seconds / 3600, "hours", decimals=decimals)
-    if abs(seconds) >= 90:
-        return format_value(seconds / 60, "minutes", decimals=decimals)
-    return f"{seconds:,.{_decimals(decimals, 0)}f} s"
-
-
-def _decimals(requested: int | None, default: int) -> int:
-    return default if requested is None else requested
-
-
-def format_day(day: date) -> str:
-    """Like "Mar 3", with month names from a fixed table so the output does not depend on the locale."""
-    return f"{MONTHS[day.month - 1]} {day.day}"
-
-
-# ---------------------------------------------------------------- scales
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def _plottable(value: float | None) -> float | None:
     """A finite value of sane size. Beyond ±1e15 (no KPI gets there) axis arithmetic overflows: treat as a gap."""
-    number = _finite(value)
+    number = finite_number(value)
     return number if number is not None and abs(number) <= MAX_PLOTTABLE else None
 
 
@@ -472,3 +419,6 @@ def _sparkline_points(
         return pad + (high - value) / (high - low) * (height - 2 * pad)
 
     return [(x0 + index * step, None if value is None else y(value)) for index, value in enumerate(numbers)]
+
+
+__all__ = ["DASHES", "PALETTE", "format_day", "format_value", "line_chart", "sparkline", "unit_caption"]

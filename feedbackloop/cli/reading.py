@@ -8,10 +8,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tools.charts import format_value
 from tools.kpis.definitions import KPI_DEFINITIONS
 from tools.kpis.model import KpiSnapshot, KpiValue
 from tools.metrics.model import MetricComparison, MetricReport
+from tools.units import format_value
 from tools.window import Window, WindowError
 
 
