@@ -123,6 +123,22 @@ def stats_analyze(
 OutputFormat = Annotated[str, typer.Option("--format", help="table or json")]
 
 
+def read_command_setup(
+    days: int, end: str | None, database_url: str | None, output_format: str | None = None
+) -> tuple[Settings, Any, Any]:
+    """What every read command starts with: the format checked, settings, the window and the database."""
+    from feedbackloop.cli.reading import ReadInputError, window_option
+
+    if output_format is not None and output_format not in ("table", "json"):
+        raise fail(f"--format: {output_format!r} is not one of table, json")
+    settings = load_settings(database_url)
+    try:
+        window = window_option(days, end)
+    except ReadInputError as exc:
+        raise fail(str(exc)) from None
+    return settings, window, open_database(settings.database_url)
+
+
 def open_database(url: str) -> Any:
     """The Database for a read command; a bad URL is a usage error (exit 2), not a traceback."""
     from store.database import Database
@@ -155,18 +171,11 @@ def metrics(
     database_url: DatabaseOption = None,
 ) -> None:
     """A metric by persona vs the previous window (n, mean, p50, p90, change, p-value)."""
-    from feedbackloop.cli.reading import ReadInputError, metric_table, print_json, window_option
+    from feedbackloop.cli.reading import metric_table, print_json
     from store.repositories.metrics import known_personas
     from tools.metrics.compute import metric_report
 
-    if output_format not in ("table", "json"):
-        raise fail(f"--format: {output_format!r} is not one of table, json")
-    settings = load_settings(database_url)
-    try:
-        window = window_option(days, end)
-    except ReadInputError as exc:
-        raise fail(str(exc)) from None
-    database = open_database(settings.database_url)
+    settings, window, database = read_command_setup(days, end, database_url, output_format)
     with database.read() as connection:
         personas = known_personas(connection)
         if persona is not None and persona not in personas:
@@ -191,17 +200,10 @@ def kpis(
     database_url: DatabaseOption = None,
 ) -> None:
     """Every KPI overall and per persona, with n; missing inputs show the reason, never 0."""
-    from feedbackloop.cli.reading import ReadInputError, kpi_table, print_json, window_option
+    from feedbackloop.cli.reading import kpi_table, print_json
     from tools.kpis.compute import compute_kpis
 
-    if output_format not in ("table", "json"):
-        raise fail(f"--format: {output_format!r} is not one of table, json")
-    settings = load_settings(database_url)
-    try:
-        window = window_option(days, end)
-    except ReadInputError as exc:
-        raise fail(str(exc)) from None
-    database = open_database(settings.database_url)
+    settings, window, database = read_command_setup(days, end, database_url, output_format)
     with database.read() as connection:
         snapshot = compute_kpis(connection, window, gross_margin=settings.gross_margin)
     database.dispose()
@@ -225,16 +227,10 @@ def dashboard(
     database_url: DatabaseOption = None,
 ) -> None:
     """Write the KPI dashboard (one self-contained HTML file) — the same page as GET /dashboard."""
-    from feedbackloop.cli.reading import ReadInputError, window_option
     from feedbackloop.dashboard.build import build_dashboard
     from feedbackloop.dashboard.render import render_dashboard
 
-    settings = load_settings(database_url)
-    try:
-        window = window_option(days, end)
-    except ReadInputError as exc:
-        raise fail(str(exc)) from None
-    database = open_database(settings.database_url)
+    settings, window, database = read_command_setup(days, end, database_url)
     page = render_dashboard(build_dashboard(database, settings, window, persona=persona))
     database.dispose()
     try:
