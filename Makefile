@@ -38,6 +38,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/kpis.py
 
 ci: lint test
 
