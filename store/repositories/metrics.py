@@ -22,6 +22,7 @@ from sqlalchemy import (
     Float,
     FromClause,
     Select,
+    String,
     Subquery,
     Table,
     and_,
@@ -138,8 +139,10 @@ def _explicit_units(
             cast(observations.value, Float).label("value"),
             observations.observed_at.label("at"),
         ).where(in_window)
+    # An observation without a unit key is its own unit (keyed by its id), never merged with other keyless ones.
+    unit = func.coalesce(unit_key, cast(observations.id, String))
     latest_first = func.row_number().over(
-        partition_by=unit_key, order_by=(observations.observed_at.desc(), observations.id.desc())
+        partition_by=unit, order_by=(observations.observed_at.desc(), observations.id.desc())
     )
     ranked = (
         select(
