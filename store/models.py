@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Index, Integer, MetaData, String
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from store.types import JSONDocument, UTCDateTime
@@ -14,6 +14,7 @@ NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
 }
 
 # The persona of users nothing has placed yet (no persona trait, no matching rule).
@@ -80,3 +81,62 @@ class MetricObservationRow(Base):
     unit: Mapped[str] = mapped_column(String(32))
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     dims: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class ExperimentRow(Base):
+    """An experiment's definition and lifecycle. `definition` holds variants, metrics, targeting and settings."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    hypothesis: Mapped[str] = mapped_column(Text, default="")
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    current_phase: Mapped[int] = mapped_column(Integer, default=0)
+    decision: Mapped[str | None] = mapped_column(String(300))
+    decision_notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExperimentPhaseRow(Base):
+    """One period of a running experiment with fixed weights, coverage and seed; a change starts the next."""
+
+    __tablename__ = "experiment_phases"
+
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    phase: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seed: Mapped[str] = mapped_column(String(255))
+    coverage: Mapped[float] = mapped_column(Float)
+    weights: Mapped[list[float]] = mapped_column(JSONDocument)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExperimentAssignmentRow(Base):
+    """A user's sticky assignment: the first one stored wins (primary key), re-drawn only by a new phase.
+
+    `assigned_at` is the first exposure; experiment metrics count the user's events from then on.
+    """
+
+    __tablename__ = "experiment_assignments"
+    __table_args__ = (
+        Index("ix_experiment_assignments_experiment_id_phase_variant", "experiment_id", "phase", "variant"),
+    )
+
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    phase: Mapped[int] = mapped_column(Integer)
+    variant: Mapped[int] = mapped_column(Integer)
+    persona: Mapped[str] = mapped_column(String(64), default=UNASSIGNED_PERSONA)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)

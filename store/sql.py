@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, Interval, cast, func, literal, literal_column
+from sqlalchemy import ColumnElement, Float, Integer, Interval, case, cast, func, literal, literal_column
 from sqlalchemy.engine import Dialect
+
+from store.models import EventRow
 
 
 def seconds_between(later: Any, earlier: Any, dialect: Dialect) -> ColumnElement[float]:
@@ -47,3 +49,41 @@ def add_days(column: Any, days: int, dialect: Dialect) -> ColumnElement[Any]:
     if dialect.name == "sqlite":
         return func.datetime(column, f"+{int(days)} days")
     return column + func.make_interval(0, 0, 0, int(days))
+
+
+class JsonProperties:
+    """Event properties read the same way on SQLite (JSON text) and PostgreSQL (JSONB)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.sqlite = dialect.name == "sqlite"
+
+    def number(self, key: str) -> ColumnElement[float]:
+        """The property as a float when it is a JSON number, else NULL (so a stray string never fails a cast)."""
+        if self.sqlite:
+            path = f'$."{key}"'
+            sqlite_number = func.json_type(EventRow.properties, path).in_(("integer", "real"))
+            return case((sqlite_number, cast(func.json_extract(EventRow.properties, path), Float)))
+        jsonb_number = func.jsonb_typeof(EventRow.properties[key]) == "number"
+        return case((jsonb_number, cast(EventRow.properties[key].as_string(), Float)))
+
+    def is_true(self, key: str) -> ColumnElement[bool]:
+        """JSON true or 1, or the string "true" or "1" (any case): clients send booleans all these ways.
+
+        SQLite's json_extract gives 1 for true, PostgreSQL's ->> gives 'true'; lower() makes text of both.
+        """
+        if self.sqlite:
+            value = func.json_extract(EventRow.properties, f'$."{key}"')
+        else:
+            value = EventRow.properties[key].as_string()
+        return func.lower(value).in_(("1", "true"))
+
+
+def add_seconds(column: Any, seconds: float, dialect: Dialect) -> ColumnElement[Any]:
+    """column + seconds, comparable with stored timestamps: millisecond UTC text (SQLite), timestamptz (PostgreSQL).
+
+    SQLite compares the text; '…10:00:00.500' sorts before '…10:00:00.500100', so half-open windows stay exact to
+    the millisecond.
+    """
+    if dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", column, f"{float(seconds):+.3f} seconds")
+    return column + func.make_interval(0, 0, 0, 0, 0, 0, float(seconds))

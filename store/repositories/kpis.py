@@ -20,13 +20,11 @@ from typing import Any, Generic, TypeAlias, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Float,
     Row,
     Select,
     Subquery,
     and_,
     case,
-    cast,
     func,
     literal_column,
     null,
@@ -34,11 +32,10 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.engine import Dialect
 
 from store.models import EventRow, UserRow
 from store.repositories.metrics import time_to_value_units
-from store.sql import nearest_rank, seconds_between, utc_day
+from store.sql import JsonProperties, nearest_rank, seconds_between, utc_day
 
 CONVERSION_PERIOD = timedelta(days=30)
 GROWTH_EVENTS = ("subscription_upgraded", "subscription_expanded")
@@ -129,31 +126,7 @@ class NpsCounts:
     detractors: int = 0
 
 
-class _Json:
-    """Event properties read the same way on SQLite (JSON text) and PostgreSQL (JSONB)."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.sqlite = dialect.name == "sqlite"
-
-    def number(self, key: str) -> ColumnElement[float]:
-        """The property as a float when it is a JSON number, else NULL (so a stray string never fails a cast)."""
-        if self.sqlite:
-            path = f'$."{key}"'
-            sqlite_number = func.json_type(EventRow.properties, path).in_(("integer", "real"))
-            return case((sqlite_number, cast(func.json_extract(EventRow.properties, path), Float)))
-        jsonb_number = func.jsonb_typeof(EventRow.properties[key]) == "number"
-        return case((jsonb_number, cast(EventRow.properties[key].as_string(), Float)))
-
-    def is_true(self, key: str) -> ColumnElement[bool]:
-        """JSON true or 1, or the string "true" or "1" (any case): clients send booleans all these ways.
-
-        SQLite's json_extract gives 1 for true, PostgreSQL's ->> gives 'true'; lower() makes text of both.
-        """
-        if self.sqlite:
-            value = func.json_extract(EventRow.properties, f'$."{key}"')
-        else:
-            value = EventRow.properties[key].as_string()
-        return func.lower(value).in_(("1", "true"))
+_Json = JsonProperties
 
 
 def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
