@@ -6,6 +6,7 @@ that implements it.
 
 from __future__ import annotations
 
+from feedbackloop.ab_testing import ABTestingFramework, ExperimentType
 from feedbackloop.kpi_dashboard import KPICategory, KPIDashboardAggregator
 from feedbackloop.metrics import MetricCategory, MetricsTracker
 from feedbackloop.settings import Settings, get_settings
@@ -16,9 +17,11 @@ from tools.personas import load_registry
 from tools.users import User
 
 __all__ = [
+    "ABTestingFramework",
     "CanonicalEvent",
     "Database",
     "EventIngestor",
+    "ExperimentType",
     "IngestSummary",
     "KPICategory",
     "KPIDashboardAggregator",

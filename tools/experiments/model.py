@@ -139,6 +139,11 @@ class Experiment:
     def key(self) -> str:
         return self.spec.key
 
+    @property
+    def experiment_id(self) -> str:
+        """The seed API's name for the key (every door addresses an experiment by its key)."""
+        return self.spec.key
+
     def as_dict(self) -> dict[str, Any]:
         spec = self.spec
         return {
