@@ -17,6 +17,7 @@ from sqlalchemy import inspect
 
 from feedbackloop.dashboard.build import build_dashboard
 from feedbackloop.dashboard.render import render_dashboard
+from feedbackloop.experiment_view import results_view
 from feedbackloop.settings import Settings
 from prompts import render
 from store.database import Database
@@ -30,12 +31,23 @@ from store.repositories.summary import (
     users_by_persona,
 )
 from tools.events.ingest import EventIngestor, IngestSummary
+from tools.experiments.analysis import analyze
+from tools.experiments.demo_traffic import (
+    ONBOARDING_EXPERIMENT,
+    PRICING_EXPERIMENT,
+    TrafficPlan,
+    run_experiments,
+)
+from tools.experiments.service import ExperimentService
 from tools.personas import PersonaRegistry
-from tools.synthetic import SyntheticConfig, count_hint, generate_events
+from tools.synthetic import SyntheticConfig, count_hint, generate_events, period_end
 from tools.window import Window
 
 DEFAULT_DEMO_URL = "sqlite:///./.feedbackloop/demo.db"
 COMPARISON_WINDOW_DAYS = 14
+# The demo experiments run on days 45–59 of the 90, so their users' events end before the 14 days that precede the
+# planted deployment (day 76) and leave the deployment comparison untouched.
+EXPERIMENT_FIRST_DAY, EXPERIMENT_DAYS = 45, 14
 DASHBOARD_DAYS = 30
 
 
@@ -106,8 +118,10 @@ def run_demo(
             generate_events(config), on_progress=lambda n: progress.advance(task, n)
         )
         progress.update(task, total=progress.tasks[0].completed)
+        summary.add(run_demo_experiments(database, ingestor, config, progress))
     seconds = time.perf_counter() - started
     print_summary(console, database, summary, seconds, config)
+    print_experiments(console, database)
     dashboard_path = write_dashboard(console, database, database_url, config)
     console.print(
         render(
@@ -117,6 +131,28 @@ def run_demo(
     )
     database.dispose()
     return DemoResult(summary, seconds, database_url, dashboard_path)
+
+
+def run_demo_experiments(
+    database: Database, ingestor: EventIngestor, config: SyntheticConfig, progress: Progress
+) -> IngestSummary:
+    """An onboarding experiment with a planted effect and a pricing experiment with none, on new trial users."""
+    offset_days = max(0, min(EXPERIMENT_FIRST_DAY, config.days - EXPERIMENT_DAYS))  # short demos: from day 0
+    first_day = period_end(config) - timedelta(days=config.days - offset_days)
+    first_day = first_day.replace(hour=0, minute=0, second=0, microsecond=0)
+    clock = [first_day]
+    service = ExperimentService(database, clock=lambda: clock[0])
+    plan = TrafficPlan(first_day=first_day, days=min(EXPERIMENT_DAYS, config.days), seed=config.seed)
+    task = progress.add_task("experiments: assigning + simulating users", total=plan.days)
+    stored = run_experiments(service, ingestor, plan, clock, on_day=lambda: progress.advance(task))
+    return IngestSummary(accepted=stored)
+
+
+def print_experiments(console: Console, database: Database) -> None:
+    service = ExperimentService(database)
+    for definition in (ONBOARDING_EXPERIMENT, PRICING_EXPERIMENT):
+        console.print()
+        console.print(results_view(analyze(service, definition["key"])))
 
 
 def write_dashboard(console: Console, database: Database, database_url: str, config: SyntheticConfig) -> Path:

@@ -126,7 +126,7 @@ class _UserOutline:
     churned: bool
 
 
-def _period_end(config: SyntheticConfig) -> datetime:
+def period_end(config: SyntheticConfig) -> datetime:
     """Explicit `end` (normalised to UTC) or today 00:00 UTC, so a default run covers whole days."""
     if config.end is None:
         return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -442,7 +442,7 @@ def _system_rows(config: SyntheticConfig, start: datetime) -> list[_Row]:
 def generate_events(config: SyntheticConfig) -> Iterator[CanonicalEvent]:
     """System events first, then each user's history in time order; lazy, so callers can stream to a store."""
     _validate(config)
-    start = _period_end(config) - timedelta(days=config.days)
+    start = period_end(config) - timedelta(days=config.days)
     for number, row in enumerate(_system_rows(config, start)):
         yield _event(start, f"syn-{config.seed}-system-{number}", row, None)
     for index in range(config.users):
@@ -458,7 +458,7 @@ def count_hint(config: SyntheticConfig) -> int:
     user from their first few draws, so the estimate follows the life spans of this very config.
     """
     _validate(config)
-    start = _period_end(config) - timedelta(days=config.days)
+    start = period_end(config) - timedelta(days=config.days)
     outlines = [_outline_user(config, index) for index in range(config.users)]
     sample = outlines[:: max(1, len(outlines) // 200)]
     sample_events = 0
