@@ -23,7 +23,9 @@ def ab_testing(database: Database, monkeypatch: pytest.MonkeyPatch) -> Any:
     get_settings.cache_clear()
 
 
-def test_seed_snippet_runs_as_written(ab_testing: ABTestingFramework, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_snippet_runs_as_written(
+    ab_testing: ABTestingFramework, capsys: pytest.CaptureFixture[str]
+) -> None:
     user = User(user_id="seed-user", persona_segment="solo_podcaster")
 
     async def snippet() -> Any:
