@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from feedbackloop.dashboard.data import DashboardData, KpiCard
+from feedbackloop.dashboard.experiments_panel import experiments_panel
 from feedbackloop.settings import Settings
 from store.database import Database
 from tools.kpis.comparison import KpiChange, kpi_changes, rank_personas
@@ -43,17 +44,20 @@ def build_dashboard(
             persona=persona,
             renewal_window_days=settings.renewal_window_days,
         )
+    generated_at = now or datetime.now(UTC)
+    experiments = experiments_panel(database, generated_at)
     shown_now, shown_before = _scope(current, persona), _scope(previous, persona)
     personas = {p: v for p, v in current.personas.items() if persona is None or p == persona}
     leaders = {r.kpi: r.leader for r in rank_personas(current) if r.leader is not None}
     return DashboardData(
         window=window,
         persona=persona,
-        generated_at=now or datetime.now(UTC),
+        generated_at=generated_at,
         cards=[_card(change) for change in kpi_changes(shown_now, shown_before)],
         persona_kpis=personas,
         persona_leaders=leaders if persona is None else {},
         metrics=metrics,
+        panels=[experiments] if experiments is not None else [],
         notes=_notes(shown_now),
     )
 
