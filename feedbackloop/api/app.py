@@ -8,7 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from feedbackloop.api import health, ingest, kpis, metrics
+from feedbackloop.api import experiments, health, ingest, kpis, metrics
+from feedbackloop.api.experiment_bodies import install_experiment_errors
 from feedbackloop.api.state import AppState
 from feedbackloop.settings import Settings, get_settings
 from store.database import Database
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def _payload_error(_request: Request, error: PayloadError) -> JSONResponse:
         return JSONResponse({"code": error.code, "message": error.message}, status_code=error.status)
 
+    install_experiment_errors(app)
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
@@ -50,4 +53,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ingest.router)
     app.include_router(metrics.router)
     app.include_router(kpis.router)
+    app.include_router(experiments.router)
     return app

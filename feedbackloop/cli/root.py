@@ -301,6 +301,12 @@ def serve(
     run_server(host=host, port=port, workers=workers)
 
 
+# Last, because the experiments commands use the helpers above (the package imports this module first).
+from feedbackloop.cli.experiments import experiments_app  # noqa: E402
+
+app.add_typer(experiments_app, name="experiments")
+
+
 def main() -> None:
     app()
 
