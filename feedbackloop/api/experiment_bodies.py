@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from feedbackloop.api.body import read_limited_body
-from tools.events.segment import decode_json
+from tools.events.normalize import FieldError
+from tools.events.segment import check_json_values, decode_json
 from tools.experiments.errors import ExperimentInputError, ExperimentNotFoundError, ExperimentStateError
 from tools.experiments.service import MAX_BULK_USERS
 
@@ -118,13 +119,23 @@ def body_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 async def read_json(request: Request) -> Any:
-    return decode_json(await read_limited_body(request, MAX_EXPERIMENT_BODY_BYTES))
+    return storable(decode_json(await read_limited_body(request, MAX_EXPERIMENT_BODY_BYTES)))
+
+
+def storable(payload: Any) -> Any:
+    """Refuse what a database cannot store (NUL characters, lone surrogates, |x| > 1e15, deep nesting) before
+    the service sees it: PostgreSQL rejects NUL in text, and a refusal must name the field, not be a 500."""
+    try:
+        check_json_values(payload, "body")
+    except FieldError as error:
+        raise ExperimentInputError(error.field.removeprefix("body."), error.message) from None
+    return payload
 
 
 async def read_body(request: Request, model: type[Body], *, empty_means_defaults: bool = False) -> Body:
     """The body validated by `model`, or ExperimentInputError naming the first bad field (HTTP 422)."""
     raw = await read_limited_body(request, MAX_EXPERIMENT_BODY_BYTES)
-    payload = {} if empty_means_defaults and not raw.strip() else decode_json(raw)
+    payload = {} if empty_means_defaults and not raw.strip() else storable(decode_json(raw))
     try:
         return model.model_validate(payload, strict=True)
     except ValidationError as error:

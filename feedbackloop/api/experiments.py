@@ -29,6 +29,7 @@ from feedbackloop.api.ingest import IngestResponse
 from feedbackloop.api.state import AppState
 from tools.experiments.analysis import analyze
 from tools.experiments.errors import ExperimentInputError
+from tools.experiments.model import KEY_PATTERN
 from tools.experiments.service import ExperimentService
 from tools.users import User
 
@@ -41,7 +42,7 @@ def require_write_key(request: Request) -> None:
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"], responses=ERRORS)
 WRITE_KEY = [Depends(require_write_key)]
 
-Key = Annotated[str, Path(max_length=100, description="the experiment's key")]
+Key = Annotated[str, Path(pattern=KEY_PATTERN.pattern, description="the experiment's key")]
 
 
 def _service(request: Request) -> ExperimentService:

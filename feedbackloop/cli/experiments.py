@@ -15,6 +15,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from feedbackloop.cli.root import DatabaseOption, OutputFormat, console, fail, load_settings, open_database
+from tools.events.normalize import FieldError
+from tools.events.segment import check_json_values
 from tools.experiments.errors import ExperimentInputError, ExperimentNotFoundError, ExperimentStateError
 from tools.experiments.model import Experiment
 from tools.experiments.service import ExperimentService
@@ -133,10 +135,15 @@ def _read_definition(file: str) -> Any:
     except OSError as error:
         raise fail(f"--file {file}: {error.strerror}") from None
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        definition = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:  # bad JSON, bad UTF-8, NaN, nesting beyond Python's limit
         reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
         raise fail(f"--file {file}: not valid JSON ({reason})") from None
+    try:  # what a database cannot store (NUL, lone surrogates, |x| > 1e15) is refused naming the field
+        check_json_values(definition, "definition")
+    except FieldError as error:
+        raise fail(f"--file {file}: {error.field.removeprefix('definition.')}: {error.message}") from None
+    return definition
 
 
 def _reject_constant(name: str) -> Any:

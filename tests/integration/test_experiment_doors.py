@@ -246,6 +246,19 @@ def test_bad_bodies_are_4xx_naming_the_field_and_change_nothing(
         f"{base}/assign", content=b'{"user_id": NaN}', headers={"content-type": "application/json"}
     )
     assert broken.status_code == 400 and broken.json()["code"] == "invalid_json"
+    unstorable = [  # PostgreSQL cannot store NUL or lone surrogates: a 422 naming the field, never a 500
+        ("assignments", b'{"user_ids": ["ok", "a\\u0000"]}', "user_ids[1]:"),
+        ("assign", b'{"user_id": "\\ud800"}', "user_id:"),
+        ("stop", b'{"notes": "x\\u0000"}', "notes:"),
+        ("track", b'{"user_id": "ana", "event": "x", "properties": {"k": "\\udfff"}}', "properties.k:"),
+    ]
+    for action, raw, fragment in unstorable:
+        response = client.post(f"{base}/{action}", content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 422 and response.json()["message"].startswith(fragment), response.text
+    nul_name = json.dumps(definition("other", name="a\u0000b")).encode()
+    created = client.post("/v1/experiments", content=nul_name, headers={"content-type": "application/json"})
+    assert created.status_code == 422 and created.json()["message"].startswith("name:")
+    assert client.get("/v1/experiments/not%20a%20key").status_code == 400  # cannot be a key
     assert (store_snapshot(database), assignment_rows(database)) == before
     assert client.get(base).json()["status"] == "running"
 
@@ -446,4 +459,7 @@ def test_cli_create_with_a_bad_definition_names_the_field(database: Database, tm
         cli, ["experiments", "create", "--file", "-", "--database-url", database.url], input="{"
     )
     assert not_json.exit_code == 2 and "--file -: not valid JSON" in not_json.output
+    nul = runner.invoke(cli, ["experiments", "create", "--file", "-", "--database-url", database.url],
+                        input=json.dumps(definition(hypothesis="x\u0000")))  # fmt: skip
+    assert nul.exit_code == 2 and "--file -: hypothesis: contains a NUL character" in nul.output
     assert ExperimentService(database).experiments() == []
