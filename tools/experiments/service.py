@@ -45,6 +45,12 @@ from tools.users import User, as_user
 MAX_BULK_USERS = 10_000
 EXPOSURE_EVENT = "experiment_viewed"  # Segment's spec name for "Experiment Viewed"
 EDITABLE_WHILE_RUNNING = {"name", "hypothesis", "weights", "coverage"}
+# The seed's names for definition fields → the names a stored definition uses.
+FIELD_ALIASES = {
+    "success_metrics": "primary_metrics",
+    "experiment_type": "type",
+    "guardrail_metrics": "guardrails",
+}
 
 
 def _utcnow() -> datetime:
@@ -125,7 +131,11 @@ class ExperimentService:
                     "status", f"experiment {key!r} is stopped; it can no longer change"
                 )
             if experiment.status is ExperimentStatus.DRAFT:
-                spec = parse_spec({**_as_input(experiment.spec), **_without(changes, "weights"), "key": key})
+                # A change given under the seed's name (success_metrics, …) replaces the stored field, not loses to it.
+                base = _without(
+                    _as_input(experiment.spec), *(FIELD_ALIASES[k] for k in changes if k in FIELD_ALIASES)
+                )
+                spec = parse_spec({**base, **_without(changes, "weights"), "key": key})
                 if "weights" in changes:
                     spec = with_weights(spec, changes["weights"], None)
                 repo.update_experiment(connection, experiment.id, _row_values(spec, experiment.status, now))
@@ -255,7 +265,8 @@ class ExperimentService:
         missing = [u for u in requested if u.user_id not in stored or stored[u.user_id].phase < current]
         fresh: set[str] = set()
         if missing and experiment.status is ExperimentStatus.RUNNING:
-            stored, fresh = self._store_draws(key, missing)
+            drawn, fresh = self._store_draws(key, missing)
+            stored = {**stored, **drawn}  # users already assigned keep what the read found
         return [
             _assignment(experiment, u.user_id, stored.get(u.user_id), u.user_id in fresh) for u in requested
         ]
@@ -403,11 +414,8 @@ def _personas(connection: Connection, users: Sequence[User]) -> dict[str, str]:
     unknown = [u.user_id for u in users if not u.persona_segment]
     for start in range(0, len(unknown), repo.ASSIGNMENT_CHUNK_ROWS):
         chunk = unknown[start : start + repo.ASSIGNMENT_CHUNK_ROWS]
-        known.update(
-            connection.execute(select(UserRow.id, UserRow.persona).where(UserRow.id.in_(chunk)))
-            .tuples()
-            .all()
-        )
+        rows = connection.execute(select(UserRow.id, UserRow.persona).where(UserRow.id.in_(chunk)))
+        known.update((user_id, persona) for user_id, persona in rows)
     return {u.user_id: known.get(u.user_id) or UNASSIGNED_PERSONA for u in users}
 
 
