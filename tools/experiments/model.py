@@ -23,6 +23,7 @@ MAX_VARIANTS = 64
 MAX_METRICS = 20
 MAX_DURATION_DAYS = 365
 MAX_CONFIGURATION_CHARS = 20_000
+PERCENT_HINT = " (give fractions such as 0.5, not percentages)"
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
@@ -183,27 +184,36 @@ def parse_spec(data: Mapping[str, Any]) -> ExperimentSpec:
         raise ExperimentInputError(
             "key", "must be 1–100 letters, digits, '-', '_', '.', ':' starting with a letter or digit"
         )
-    exp_type = _enum(ExperimentType, data.get("type", data.get("experiment_type", "other")), "type")
+    # Errors name the field as the caller spelt it: the seed's success_metrics, experiment_type, …
+    type_field = "type" if "type" in data or "experiment_type" not in data else "experiment_type"
+    primary_field = (
+        "success_metrics"
+        if "success_metrics" in data and "primary_metrics" not in data
+        else "primary_metrics"
+    )
+    guardrail_field = (
+        "guardrail_metrics" if "guardrail_metrics" in data and "guardrails" not in data else "guardrails"
+    )
+    exp_type = _enum(ExperimentType, data.get(type_field, "other"), type_field)
     mode = _enum(ExperimentMode, data.get("mode", "ab"), "mode")
     factors = _factors(data.get("factors"), mode)
-    variants = (
-        _factorial_variants(factors)
-        if mode is ExperimentMode.MULTIVARIATE and "variants" not in data
-        else _variants(data.get("variants"))
-    )
+    if mode is ExperimentMode.MULTIVARIATE and data.get("variants") is None:
+        variants = _factorial_variants(factors)
+    else:
+        variants = _variants(data.get("variants"))
+        _check_cells(variants, factors)
     completion_event = _text(
         data.get("completion_event", COMPLETION_EVENTS.get(exp_type, DEFAULT_COMPLETION_EVENT)),
         "completion_event",
         100,
     )
-    primary_raw = data.get("primary_metrics", data.get("success_metrics"))
-    primary = _metrics(primary_raw, "primary_metrics", completion_event, required=True)
+    primary = _metrics(data.get(primary_field), primary_field, completion_event, required=True)
     secondary = _metrics(data.get("secondary_metrics", []), "secondary_metrics", completion_event)
     spec = ExperimentSpec(
         key=key, name=name, type=exp_type, variants=variants, primary_metrics=primary, mode=mode,
         hypothesis=_optional_text(data.get("hypothesis"), "hypothesis", 5000),
         secondary_metrics=secondary,
-        guardrails=_guardrails(data.get("guardrails", data.get("guardrail_metrics", [])), completion_event),
+        guardrails=_guardrails(data.get(guardrail_field, []), guardrail_field, completion_event),
         coverage=_fraction(data.get("coverage", 1.0), "coverage"),
         personas=_personas(data.get("personas", [])),
         duration_days=_whole(data.get("duration_days", 14), "duration_days", 1, MAX_DURATION_DAYS),
@@ -224,7 +234,7 @@ def parse_spec(data: Mapping[str, Any]) -> ExperimentSpec:
     ]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise ExperimentInputError("primary_metrics", f"metric {duplicated[0]!r} is listed more than once")
+        raise ExperimentInputError(primary_field, f"metric {duplicated[0]!r} is listed more than once")
     return spec
 
 
@@ -236,7 +246,8 @@ def with_weights(spec: ExperimentSpec, weights: Sequence[Any] | None, coverage: 
             raise ExperimentInputError(
                 "weights", f"must be a list of {len(spec.variants)} numbers, one per variant"
             )
-        values = [_fraction(w, f"weights[{i}]") for i, w in enumerate(weights)]
+        hint = PERCENT_HINT if _looks_like_percentages(weights) else ""
+        values = [_fraction(w, f"weights[{i}]", hint) for i, w in enumerate(weights)]
         _check_weight_sum(values, "weights")
         variants = tuple(replace(v, weight=w) for v, w in zip(spec.variants, values, strict=True))
     new_coverage = spec.coverage if coverage is None else _fraction(coverage, "coverage")
@@ -252,6 +263,9 @@ def _variants(raw: Any) -> tuple[Variant, ...]:
         raise ExperimentInputError("variants", f"needs at least 2 variants (control first), got {len(raw)}")
     if len(raw) > MAX_VARIANTS:
         raise ExperimentInputError("variants", f"at most {MAX_VARIANTS} variants, got {len(raw)}")
+    raw_weights = [item.get("weight", item.get("traffic_percentage")) if isinstance(item, Mapping) else None
+                   for item in raw]  # fmt: skip
+    hint = PERCENT_HINT if _looks_like_percentages(raw_weights) else ""
     variants = []
     for i, item in enumerate(raw):
         where = f"variants[{i}]"
@@ -274,7 +288,7 @@ def _variants(raw: Any) -> tuple[Variant, ...]:
                 f"{where}.configuration", f"is larger than {MAX_CONFIGURATION_CHARS} characters"
             )
         name = _text(item.get("name"), f"{where}.name", 100)
-        variants.append(Variant(name, _fraction(weight, f"{where}.weight"), dict(configuration)))
+        variants.append(Variant(name, _fraction(weight, f"{where}.weight", hint), dict(configuration)))
     names = [v.name for v in variants]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -285,11 +299,30 @@ def _variants(raw: Any) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
+def _looks_like_percentages(weights: Sequence[Any]) -> bool:
+    """Weights such as 50/50 or 20/30/50: each is then refused as a fraction, and the error says why."""
+    numbers = [
+        w for w in weights if isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w)
+    ]
+    return len(numbers) == len(weights) and abs(math.fsum(numbers) - 100) < 1e-6
+
+
 def _check_weight_sum(weights: Sequence[float], field_name: str) -> None:
     total = math.fsum(weights)
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
-        hint = " (give fractions such as 0.5, not percentages)" if abs(total - 100) < 1e-6 else ""
-        raise ExperimentInputError(field_name, f"weights must sum to 1 ± 1e-6, they sum to {total:g}{hint}")
+        raise ExperimentInputError(field_name, f"weights must sum to 1 ± 1e-6, they sum to {total:g}")
+
+
+def _check_cells(variants: Sequence[Variant], factors: Mapping[str, Sequence[str]]) -> None:
+    """Explicit variants of a multivariate experiment must each name one level of every factor (main effects
+    pool the cells by level)."""
+    for i, variant in enumerate(variants):
+        for factor, levels in factors.items():
+            if variant.configuration.get(factor) not in levels:
+                raise ExperimentInputError(
+                    f"variants[{i}].configuration.{factor}",
+                    f"must be one of the levels {', '.join(levels)} (each variant is a cell of the factors)",
+                )
 
 
 def _factors(raw: Any, mode: ExperimentMode) -> dict[str, tuple[str, ...]]:
@@ -347,14 +380,14 @@ def _metrics(
     )
 
 
-def _guardrails(raw: Any, completion_event: str) -> tuple[Guardrail, ...]:
+def _guardrails(raw: Any, field_name: str, completion_event: str) -> tuple[Guardrail, ...]:
     if not isinstance(raw, list | tuple) or len(raw) > MAX_METRICS:
         raise ExperimentInputError(
-            "guardrails", 'must be a list of {"metric": name or definition, "margin": 0.02}'
+            field_name, 'must be a list of {"metric": name or definition, "margin": 0.02}'
         )
     guardrails = []
     for i, item in enumerate(raw):
-        where = f"guardrails[{i}]"
+        where = f"{field_name}[{i}]"
         if isinstance(item, str):
             item = {"metric": item}
         if not isinstance(item, Mapping) or "metric" not in item:
@@ -415,10 +448,10 @@ def _number(value: Any, field_name: str) -> float:
     return float(value)
 
 
-def _fraction(value: Any, field_name: str) -> float:
+def _fraction(value: Any, field_name: str, hint: str = "") -> float:
     number = _number(value, field_name)
     if not 0 <= number <= 1:
-        raise ExperimentInputError(field_name, f"must be between 0 and 1, got {value!r}")
+        raise ExperimentInputError(field_name, f"must be between 0 and 1, got {value!r}{hint}")
     return number
 
 
