@@ -8,6 +8,7 @@ the order statistics at the ranks the caller asks for).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -242,6 +243,7 @@ def _time_to_value_values(connection: Connection, exposed: Subquery, metric: Met
     (a second join made PostgreSQL pick a quadratic nested loop before the tables were analysed).
     """
     dialect = connection.dialect
+    end = add_seconds(exposed.c.assigned_at, metric.window_seconds, dialect)
     firsts = (
         select(
             exposed.c.grp,
@@ -250,7 +252,13 @@ def _time_to_value_values(connection: Connection, exposed: Subquery, metric: Met
             func.min(case((EventRow.name == FIRST_VALUE_EVENT, EventRow.timestamp))).label("first_value"),
         )
         .select_from(exposed.join(EventRow, EventRow.user_id == exposed.c.user_id))
-        .where(EventRow.name.in_((SIGNUP_EVENT, FIRST_VALUE_EVENT)))
+        .where(
+            EventRow.name.in_((SIGNUP_EVENT, FIRST_VALUE_EVENT)),
+            # Events after the window cannot decide (a qualifying first report lies inside it, its signup before
+            # it), and the bound lets the (user_id, timestamp) index serve the join as a range: without it
+            # PostgreSQL, before statistics exist, ANDed the name index into every per-user probe (quadratic).
+            EventRow.timestamp < end,
+        )
         .group_by(exposed.c.user_id, exposed.c.grp, exposed.c.assigned_at)
         .subquery("firsts")
     )
@@ -280,7 +288,8 @@ def _quantiles(
         if n == 0:
             continue
         lower, upper = rank_bounds(n, quantile)
-        estimate_rank = min(n, max(1, -(-n * quantile // 1)))  # nearest rank: ceil(n·q)
+        # Nearest rank ceil(n·q), rounded first: in floating point 100 × 0.07 = 7.000000000000001 would give 8.
+        estimate_rank = min(n, max(1, math.ceil(round(n * quantile, 9))))
         wanted[group] = (int(estimate_rank), lower, upper)
     if not wanted:
         return {g: GroupQuantile(n, None, None, None) for g, n in counts.items()}
