@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 
 from feedbackloop.dashboard.build import build_dashboard
 from feedbackloop.dashboard.render import render_dashboard
-from feedbackloop.experiment_view import results_view
+from feedbackloop.cli.experiment_tables import results_view
 from feedbackloop.settings import Settings
 from prompts import render
 from store.database import Database

@@ -82,10 +82,15 @@ def _metric_table(outcome: MetricOutcome, engine: str) -> Table:
     direction = "lower is better" if metric.lower_is_better else "higher is better"
     evidence = "chance to win" if engine == "bayesian" else "p-value"
     interval = "CI" if engine == "frequentist" else "credible interval"
-    columns = ["variant", "n", "mean", "effect (relative)", interval, evidence]
+    columns = ["n", "mean", "effect", interval, evidence]
+    margin = f", margin {outcome.margin or 0:.0%}" if outcome.role == "guardrail" else ""
     if outcome.role == "guardrail":
-        columns.append(f"guardrail (margin {outcome.margin or 0:.1%})")
-    table = Table(*columns, title=f"{outcome.role}: {metric.name} ({metric.kind}, {direction})")
+        columns.append("guardrail")
+    title = f"{outcome.role}: {metric.name} ({metric.kind}, {direction}{margin})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("variant", no_wrap=True)
+    for column in columns:
+        table.add_column(column, no_wrap=column != interval)
     control = [
         result.control.name,
         f"{result.control.n:,}",
@@ -128,7 +133,8 @@ def _verdict(results: ExperimentResults) -> str:
     confidence = _confidence(results.confidence_level)
     if results.winner is not None:
         return f"[bold green]winner: {results.winner}[/] (confidence {confidence}) — {results.winner_reason}"
-    return f"[bold]winner: none[/] (best confidence {confidence}) — {results.winner_reason}"
+    best = "" if results.confidence_level is None else f" (best confidence {confidence})"
+    return f"[bold]winner: none[/]{best} — {results.winner_reason}"
 
 
 def _confidence(value: float | None) -> str:

@@ -26,9 +26,9 @@ def test_demo_command_fills_a_database_and_prints_the_summary(database_url: str)
     assert "Users by persona" in result.output and "Most frequent events" in result.output
     assert "deployment v1.4.0" in result.output
     # The two demo experiments: the planted onboarding effect wins, the null pricing test does not.
-    assert "Guided onboarding (onboarding-flow, ab, running)" in result.output
-    assert "Winner: guided" in result.output
-    assert "Annual plan shown first" in result.output and "No winner" in result.output
+    assert "Guided onboarding (onboarding-flow) — running" in result.output
+    assert "winner: guided" in result.output
+    assert "Annual plan shown first" in result.output and "winner: none" in result.output
     database = Database(database_url)
     with database.read() as connection:
         events = connection.execute(select(func.count()).select_from(EventRow)).scalar_one()
