@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import inspect
 
+from feedbackloop.cli.experiment_tables import results_view
 from feedbackloop.dashboard.build import build_dashboard
 from feedbackloop.dashboard.render import render_dashboard
-from feedbackloop.cli.experiment_tables import results_view
 from feedbackloop.settings import Settings
 from prompts import render
 from store.database import Database
