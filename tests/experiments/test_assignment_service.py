@@ -265,3 +265,26 @@ def test_bulk_limit_and_bad_ids(service: ExperimentService, database: Database) 
     assert len(accepted) == MAX_BULK_USERS and all(a.in_experiment for a in accepted)
     assert len(stored_rows(database, "exp")) == MAX_BULK_USERS
     assert sum(exposures(database).values()) == MAX_BULK_USERS
+
+
+@pytest.mark.parametrize(
+    ("user_id", "message"), [("", "non-empty"), ("u\x00", "NUL"), ("u\udc00", "surrogate")]
+)
+def test_user_ids_a_database_cannot_store_are_refused(database: Database, user_id: str, message: str) -> None:
+    service = ExperimentService(database, clock=Clock())
+    service.create(definition("exp"))
+    service.start("exp")
+    with pytest.raises(ExperimentInputError) as caught:
+        service.assign_many("exp", ["fine", user_id])
+    assert caught.value.field == "user_ids[1]" and message in caught.value.message
+    assert stored_rows(database, "exp") == {}
+
+
+def test_an_id_repeated_in_one_request_is_one_exposure(database: Database) -> None:
+    service = ExperimentService(database, clock=Clock())
+    service.create(definition("exp"))
+    service.start("exp")
+    first, again = service.assign_many("exp", ["dup", "dup"])
+    assert first.first_exposure and not again.first_exposure
+    assert first.variant == again.variant
+    assert exposures(database) == Counter({"dup": 1})

@@ -325,3 +325,16 @@ def test_new_weights_and_coverage_are_validated() -> None:
         assert caught.value.field == field
     with pytest.raises(ExperimentInputError, match="not percentages"):
         with_weights(spec, [50, 50], None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": "bad\x00name"}, "name"),
+        ({"hypothesis": "lone \ud800 surrogate"}, "hypothesis"),
+        ({"variants": [{"name": "a", "weight": 0.5, "configuration": {"copy": "x\x00"}},
+                       {"name": "b", "weight": 0.5}]}, "variants[0].configuration.copy"),
+    ],
+)  # fmt: skip
+def test_text_a_database_cannot_store_is_refused_by_field(overrides: dict[str, Any], field: str) -> None:
+    assert refused(base(**overrides)).field == field

@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tools.events.normalize import FieldError
+from tools.events.segment import check_json_values
 from tools.experiments.errors import ExperimentInputError
 from tools.experiments.metrics import ExperimentMetric, parse_metric
 
@@ -170,6 +172,10 @@ def parse_spec(data: Mapping[str, Any]) -> ExperimentSpec:
     """Validate a definition (HTTP body, CLI file, seed call) into an ExperimentSpec; errors name the field."""
     if not isinstance(data, Mapping):
         raise ExperimentInputError("body", "must be a JSON object")
+    try:
+        check_json_values(dict(data), "body")  # NUL, lone surrogates, non-finite numbers, deep nesting
+    except FieldError as error:
+        raise ExperimentInputError(error.field.removeprefix("body."), error.message) from None
     allowed = set(ExperimentSpec.__dataclass_fields__) | {
         "success_metrics",
         "experiment_type",

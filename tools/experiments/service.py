@@ -24,7 +24,7 @@ from store.repositories.events import insert_events
 from tools.events.ingest import EventIngestor, IngestSummary
 from tools.events.model import CanonicalEvent
 from tools.events.normalize import FieldError
-from tools.events.segment import parse_segment_item
+from tools.events.segment import check_json_values, parse_segment_item
 from tools.experiments.assignment import assign_variant_index
 from tools.experiments.errors import ExperimentInputError, ExperimentNotFoundError, ExperimentStateError
 from tools.experiments.metrics import parse_metric
@@ -204,6 +204,7 @@ class ExperimentService:
         """Stop with a decision: `ship:<variant name>`, `keep_control` or `inconclusive`."""
         if not isinstance(notes, str) or len(notes) > 5000:
             raise ExperimentInputError("notes", "must be text of at most 5000 characters")
+        _check_storable(notes, "notes")
         now = self.clock()
         with self.database.write() as connection:
             experiment = _load(connection, key, for_update=True)
@@ -265,11 +266,13 @@ class ExperimentService:
         missing = [u for u in requested if u.user_id not in stored or stored[u.user_id].phase < current]
         fresh: set[str] = set()
         if missing and experiment.status is ExperimentStatus.RUNNING:
-            drawn, fresh = self._store_draws(key, missing)
+            drawn, fresh = self._store_draws(key, list({u.user_id: u for u in missing}.values()))
             stored = {**stored, **drawn}  # users already assigned keep what the read found
-        return [
-            _assignment(experiment, u.user_id, stored.get(u.user_id), u.user_id in fresh) for u in requested
-        ]
+        answers = []
+        for user in requested:
+            answers.append(_assignment(experiment, user.user_id, stored.get(user.user_id), user.user_id in fresh))
+            fresh.discard(user.user_id)  # an id repeated in one request: only its first answer is the exposure
+        return answers
 
     def _store_draws(
         self, key: str, users: Sequence[User]
@@ -345,6 +348,14 @@ def _without(changes: Mapping[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in changes.items() if k not in keys}
 
 
+def _check_storable(text: str, field_name: str) -> None:
+    """No NUL characters or lone surrogates: PostgreSQL cannot store them (a 500 instead of a clear 4xx)."""
+    try:
+        check_json_values(text, field_name)
+    except FieldError as error:
+        raise ExperimentInputError(field_name, error.message) from None
+
+
 def _requested_users(users: Sequence[User | str]) -> list[User]:
     if isinstance(users, str | User) or not isinstance(users, Sequence):
         raise ExperimentInputError("user_ids", "must be a list of user ids")
@@ -356,10 +367,11 @@ def _requested_users(users: Sequence[User | str]) -> list[User]:
     for i, user in enumerate(users):
         try:
             parsed = as_user(user)
-        except (TypeError, ValueError) as error:
-            raise ExperimentInputError(f"user_ids[{i}]", str(error)) from None
+        except (TypeError, ValueError):
+            raise ExperimentInputError(f"user_ids[{i}]", "must be a non-empty user id") from None
         if len(parsed.user_id) > 255:
             raise ExperimentInputError(f"user_ids[{i}]", "is longer than 255 characters")
+        _check_storable(parsed.user_id, f"user_ids[{i}]")
         requested.append(parsed)
     return requested
 
