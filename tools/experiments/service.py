@@ -270,8 +270,10 @@ class ExperimentService:
             stored = {**stored, **drawn}  # users already assigned keep what the read found
         answers = []
         for user in requested:
-            answers.append(_assignment(experiment, user.user_id, stored.get(user.user_id), user.user_id in fresh))
-            fresh.discard(user.user_id)  # an id repeated in one request: only its first answer is the exposure
+            answers.append(
+                _assignment(experiment, user.user_id, stored.get(user.user_id), user.user_id in fresh)
+            )
+            fresh.discard(user.user_id)  # a repeated id: only its first answer is the exposure
         return answers
 
     def _store_draws(
