@@ -217,3 +217,10 @@ def test_cuped_uses_the_pre_exposure_window_and_narrows_the_interval(sqlite_data
     plain = completion(analyze(service, "without-cuped")).variants[0]
     assert adjusted.se is not None and plain.se is not None and adjusted.se < 0.8 * plain.se
     assert abs(adjusted.effect - plain.effect) < 2 * plain.se  # the same effect, estimated more precisely
+    # The means shown are what users did (unadjusted), the same with and without CUPED, as GrowthBook shows them.
+    assert adjusted.mean == plain.mean
+    with_cuped, without = (
+        completion(analyze(service, "with-cuped")),
+        completion(analyze(service, "without-cuped")),
+    )
+    assert with_cuped.control.mean == without.control.mean and 0.4 < without.control.mean < 0.5

@@ -10,7 +10,7 @@ the winner, or of the most promising variant when nothing won.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -161,15 +161,15 @@ def _analyze(database: Database, experiment: Experiment, now: datetime) -> Exper
     secondary_idx = [i for i, r in enumerate(roles) if r[1] == "secondary"]
     guard_idx = [i for i, r in enumerate(roles) if r[1] == "guardrail"]
     outcomes: list[MetricOutcome] = []
-    for i, result in zip(primary_idx, analyze_metrics(inputs(primary_idx), correction), strict=True):
+    for i, result in zip(primary_idx, _analyze_observed(inputs(primary_idx), correction), strict=True):
         outcomes.append(MetricOutcome(roles[i][0], "primary", result))
-    for i, result in zip(secondary_idx, analyze_metrics(inputs(secondary_idx)), strict=True):
+    for i, result in zip(secondary_idx, _analyze_observed(inputs(secondary_idx)), strict=True):
         outcomes.append(MetricOutcome(roles[i][0], "secondary", result))
     if guard_idx:
-        harm = analyze_metrics(inputs(guard_idx))
+        harm = _analyze_observed(inputs(guard_idx))
         margins = {i: float(roles[i][2] or 0.0) for i in guard_idx}
         non_inferiority = (
-            analyze_metrics(inputs(guard_idx, margins)) if spec.engine == "frequentist" else harm
+            _analyze_observed(inputs(guard_idx, margins)) if spec.engine == "frequentist" else harm
         )
         for position, i in enumerate(guard_idx):
             status = _guardrail_status(roles[i][0], harm[position], non_inferiority[position], spec.alpha,
@@ -189,6 +189,24 @@ def _analyze(database: Database, experiment: Experiment, now: datetime) -> Exper
         confidence_level=confidence, power=power, main_effects=main_effects, generated_at=now,
         decision=experiment.decision,
     )  # fmt: skip
+
+
+def _analyze_observed(
+    inputs: Sequence[MetricInput], correction: Correction | None = None
+) -> list[MetricResult]:
+    """tools.stats results with each arm's observed mean: CUPED adjusts the estimate of the effect, not what the
+    users did, so (as GrowthBook does) the means shown are unadjusted while effects and intervals use CUPED."""
+    results = analyze_metrics(inputs, correction)
+    return [_with_observed_means(result, metric.arms) for result, metric in zip(results, inputs, strict=True)]
+
+
+def _with_observed_means(result: MetricResult, arms: Sequence[Statistic]) -> MetricResult:
+    control = replace(result.control, mean=arms[0].unadjusted_mean if arms[0].n else None)
+    variants = tuple(
+        replace(effect, mean=arm.unadjusted_mean if arm.n else None)
+        for effect, arm in zip(result.variants, arms[1:], strict=True)
+    )
+    return replace(result, control=control, variants=variants)
 
 
 def _query(metric: ExperimentMetric, cuped: bool) -> MetricQuery:
@@ -398,5 +416,5 @@ def _main_effects(experiment: Experiment, main_stats: Mapping[str, list[GroupSta
             settings = AnalysisSettings(engine=engine, alpha=alpha, lower_is_better=metric.lower_is_better)  # type: ignore[arg-type]
             arms = [_statistic(metric, groups.get(level)) for level in range(len(levels))]
             inputs.append(MetricInput(metric.name, arms, [f"{factor}={level}" for level in levels], settings))
-        effects[factor] = analyze_metrics(inputs)
+        effects[factor] = _analyze_observed(inputs)
     return effects
