@@ -219,12 +219,16 @@ def _event_sums(
 
 
 def _event_values(connection: Connection, exposed: Subquery, metric: MetricQuery) -> Subquery:
-    """One row per qualifying event: (grp, value of the numeric property)."""
+    """One row per exposed user with a value: (grp, the user's mean of the numeric property in the window).
+
+    One value per user, not per event: the order-statistics interval assumes independent values, and a user's
+    events are not independent of each other (a heavy user would otherwise narrow the interval falsely).
+    """
     assert metric.event is not None and metric.property is not None
     dialect = connection.dialect
     value = JsonProperties(dialect).number(metric.property)
     return (
-        select(exposed.c.grp, value.label("value"))
+        select(exposed.c.grp, func.avg(value).label("value"))
         .select_from(exposed.join(EventRow, EventRow.user_id == exposed.c.user_id))
         .where(
             EventRow.name == metric.event,
@@ -232,6 +236,7 @@ def _event_values(connection: Connection, exposed: Subquery, metric: MetricQuery
             EventRow.timestamp < add_seconds(exposed.c.assigned_at, metric.window_seconds, dialect),
             value.is_not(None),
         )
+        .group_by(exposed.c.user_id, exposed.c.grp)
         .subquery("metric_values")
     )
 

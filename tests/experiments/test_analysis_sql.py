@@ -186,7 +186,8 @@ def _expected_quantiles(query: MetricQuery, groups: Mapping[int, list[tuple[list
     expected = {}
     q = query.quantile or 0.5
     for group, members in groups.items():
-        values = sorted(v for events, exposed_at in members for v in _values(query, events, exposed_at))
+        per_user = [_values(query, events, exposed_at) for events, exposed_at in members]
+        values = sorted(sum(found) / len(found) for found in per_user if found)  # one value (mean) per user
         if not values:
             continue
         n = len(values)
@@ -209,7 +210,13 @@ def test_sufficient_statistics_equal_a_python_computation(database: Database) ->
                                     rank_bounds=quantile_rank_bounds, lookback_seconds=LOOKBACK_SECONDS)  # fmt: skip
     for query, statistics in zip(QUERIES, got, strict=True):
         if query.kind in ("quantile", "time_to_value"):
-            assert statistics == _expected_quantiles(query, groups), query
+            expected = _expected_quantiles(query, groups)
+            assert statistics.keys() == expected.keys(), query
+            for group, found in statistics.items():  # means of floats: equal up to summation order
+                want = expected[group]
+                assert isinstance(found, GroupQuantile) and found.n == want.n, query
+                got = (found.estimate, found.lower, found.upper)
+                assert got == pytest.approx((want.estimate, want.lower, want.upper), rel=1e-12), query
             continue
         expected = _expected_sums(query, groups)
         for group, sums in statistics.items():
@@ -263,20 +270,24 @@ def test_nearest_rank_is_exact(database: Database, count: int, quantile: float, 
     """ceil(n·q) in floating point overshoots when n·q is a whole number (100 × 0.07 = 7.000000000000001)."""
     clock = Clock()
     service = ExperimentService(database, clock=clock)
-    service.create(definition("ranks"))
+    service.create(
+        definition("ranks", variants=[{"name": "all", "weight": 1.0}, {"name": "none", "weight": 0.0}])
+    )
     service.start("ranks")
-    [assignment] = service.assign_many("ranks", ["only-user"])
+    users = [f"user-{i}" for i in range(1, count + 1)]  # one value per user: the metric is per user
+    assignments = service.assign_many("ranks", users)
+    assert {a.variant_index for a in assignments} == {0}
     EventIngestor(database).ingest(
         [
-            track("only-user", "page_loaded", clock.now + timedelta(seconds=i), ms=i)
-            for i in range(1, count + 1)
+            track(user, "page_loaded", clock.now + timedelta(seconds=1), ms=i)
+            for i, user in enumerate(users, 1)
         ]
     )
     query = MetricQuery("quantile", 72 * HOUR, event="page_loaded", property="ms", quantile=quantile)
     with database.read() as connection:
         [statistics] = experiment_statistics(connection, experiment_id(database, "ranks"), 0, [query],
                                              rank_bounds=quantile_rank_bounds)  # fmt: skip
-    group = statistics[assignment.variant_index or 0]
+    group = statistics[0]
     assert isinstance(group, GroupQuantile) and (group.n, group.estimate) == (count, float(rank))
 
 
