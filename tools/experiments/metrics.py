@@ -3,8 +3,8 @@
 Kinds (GrowthBook's vocabulary): `conversion` (did the event happen), `mean` (count of an event, or the sum of a
 numeric property, per user), `ratio` (Σ numerator ÷ Σ denominator, delta method), `quantile` (p50/p90 of each
 user's mean of a numeric property, over the users who have one), and `time_to_value` (seconds from
-user_signed_up to the first report_generated, for users whose first report came after exposure). Every user counts from their first exposure
-for `window_hours`; users with no events count as 0 (conversion, mean, ratio).
+user_signed_up to the first report_generated, for users whose first report came after exposure). Every user
+counts from their first exposure for `window_hours`; users with no events count as 0 (conversion, mean, ratio).
 
 Names from TRACKING_PLAN.md and the seed resolve to definitions; anything else must be spelt out as a dict.
 """
