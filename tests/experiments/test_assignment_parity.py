@@ -81,3 +81,23 @@ def test_empty_id_and_gaps_are_not_assigned() -> None:
     assert assign_variant_index("exp", "", [0.5, 0.5]) is None
     assert choose_variant(0.75, [(0.0, 0.25), (0.5, 0.7)]) is None
     assert bucket_ranges(0) == []
+
+
+@pytest.mark.parametrize("hash_version", [1, 2, 3])
+def test_the_chooser_gives_the_same_answers_as_the_sdk(hash_version: int) -> None:
+    from tools.experiments.assignment import VariantChooser
+
+    rng = random.Random(5)
+    ids = [*_ids(3000, seed=9), ""]
+    for seed in ("pricing-prompt", "ñandú-定价:phase-1", "🎧"):
+        raw = [rng.random() for _ in range(3)]
+        weights = [w / sum(raw) for w in raw]
+        chooser = VariantChooser(seed, weights, coverage=0.7, hash_version=hash_version)
+        for unit_id in ids:
+            expected = assign_variant_index(seed, unit_id, weights, coverage=0.7, hash_version=hash_version)
+            assert chooser.choose(unit_id) == expected, unit_id
+            if unit_id and hash_version in (1, 2):
+                sdk = gb.chooseVariation(
+                    gb.gbhash(seed, unit_id, hash_version), gb.getBucketRanges(3, 0.7, weights)
+                )
+                assert (expected if expected is not None else -1) == sdk, unit_id

@@ -20,9 +20,12 @@ UINT32_MASK = 0xFFFFFFFF
 WEIGHT_SUM_MIN, WEIGHT_SUM_MAX = 0.99, 1.01
 
 
-def fnv1a32(text: str) -> int:
-    """FNV-1a 32-bit over the UTF-16 code units of `text` (a surrogate pair is two units)."""
-    value = FNV_OFFSET_BASIS
+def fnv1a32(text: str, start: int = FNV_OFFSET_BASIS) -> int:
+    """FNV-1a 32-bit over the UTF-16 code units of `text` (a surrogate pair is two units).
+
+    `start` continues a hash: fnv1a32(b, fnv1a32(a)) == fnv1a32(a + b), which lets a chooser hash the seed once.
+    """
+    value = start
     if text.isascii():
         units: Sequence[int] = text.encode("ascii")  # ASCII bytes are their own UTF-16 code units
     else:
@@ -95,3 +98,33 @@ def assign_variant_index(
     if fraction is None:
         return None
     return choose_variant(fraction, bucket_ranges(len(weights), coverage, weights))
+
+
+class VariantChooser:
+    """assign_variant_index for one experiment phase, with its bucket ranges and (hash v2) its seed hashed once.
+
+    v2 hashes seed + id, and FNV-1a is a running state, so the seed's part is computed once per phase instead of
+    once per user — the same answers as `assign_variant_index`, in about half the time for typical seeds.
+    """
+
+    def __init__(
+        self, seed: str, weights: Sequence[float], *, coverage: float = 1.0, hash_version: int = 2
+    ) -> None:
+        self.seed = seed
+        self.hash_version = hash_version
+        self.ranges = bucket_ranges(len(weights), coverage, weights)
+        self._seed_state = fnv1a32(seed)
+
+    def choose(self, unit_id: str) -> int | None:
+        if not unit_id:
+            return None
+        if self.hash_version == 2:
+            fraction = (fnv1a32(str(fnv1a32(unit_id, self._seed_state))) % 10_000) / 10_000
+        elif self.hash_version == 1:
+            fraction = (fnv1a32(unit_id + self.seed) % 1_000) / 1_000
+        else:
+            return None
+        for index, (start, end) in enumerate(self.ranges):
+            if start <= fraction < end:
+                return index
+        return None

@@ -25,7 +25,7 @@ from tools.events.ingest import EventIngestor, IngestSummary
 from tools.events.model import CanonicalEvent
 from tools.events.normalize import FieldError
 from tools.events.segment import check_json_values, parse_segment_item
-from tools.experiments.assignment import assign_variant_index
+from tools.experiments.assignment import VariantChooser
 from tools.experiments.errors import ExperimentInputError, ExperimentNotFoundError, ExperimentStateError
 from tools.experiments.metrics import parse_metric
 from tools.experiments.model import (
@@ -287,16 +287,12 @@ class ExperimentService:
             phase = experiment.phase
             personas = _personas(connection, users)
             draws = []
+            chooser = VariantChooser(phase.seed, list(phase.weights), coverage=phase.coverage,
+                                     hash_version=experiment.spec.hash_version)  # fmt: skip
             for user in users:
                 if experiment.spec.personas and personas[user.user_id] not in experiment.spec.personas:
                     continue
-                index = assign_variant_index(
-                    phase.seed,
-                    user.user_id,
-                    list(phase.weights),
-                    coverage=phase.coverage,
-                    hash_version=experiment.spec.hash_version,
-                )
+                index = chooser.choose(user.user_id)
                 if index is not None:
                     draws.append(
                         repo.StoredAssignment(user.user_id, phase.index, index, personas[user.user_id], now)
