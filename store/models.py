@@ -130,6 +130,7 @@ class ExperimentAssignmentRow(Base):
     __tablename__ = "experiment_assignments"
     __table_args__ = (
         Index("ix_experiment_assignments_experiment_id_phase_variant", "experiment_id", "phase", "variant"),
+        Index("ix_experiment_assignments_user_id", "user_id"),  # ingestion marks assigned users' new events
     )
 
     experiment_id: Mapped[int] = mapped_column(
@@ -140,3 +141,57 @@ class ExperimentAssignmentRow(Base):
     variant: Mapped[int] = mapped_column(Integer)
     persona: Mapped[str] = mapped_column(String(64), default=UNASSIGNED_PERSONA)
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ExperimentDirtyUserRow(Base):
+    """An assigned user whose experiment metric values must be recomputed: new events or a new assignment.
+
+    Written in the same transaction as the events (or the assignment), so no change can slip past a refresh.
+    """
+
+    __tablename__ = "experiment_dirty_users"
+
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ExperimentMetricStateRow(Base):
+    """A metric whose per-user values are kept for an experiment phase; `definition` says how to recompute them."""
+
+    __tablename__ = "experiment_metric_states"
+
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    phase: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+
+
+class ExperimentUnitValueRow(Base):
+    """One exposed user's value of one metric (only users with something to add: zeros are implied).
+
+    Analysis sums these per variant from the covering index and reads quantiles at ranks from it, instead of
+    joining every exposed user's events again.
+    """
+
+    __tablename__ = "experiment_unit_values"
+    __table_args__ = (
+        Index(
+            "ix_experiment_unit_values_covering",
+            "experiment_id", "phase", "metric_key", "variant", "value", "denominator", "covariate",
+        ),
+    )  # fmt: skip
+
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    phase: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    metric_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    variant: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    denominator: Mapped[float] = mapped_column(Float, default=0.0)
+    covariate: Mapped[float] = mapped_column(Float, default=0.0)

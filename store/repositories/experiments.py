@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.models import ExperimentAssignmentRow, ExperimentPhaseRow, ExperimentRow
+from store.models import (
+    ExperimentAssignmentRow,
+    ExperimentDirtyUserRow,
+    ExperimentMetricStateRow,
+    ExperimentPhaseRow,
+    ExperimentRow,
+    ExperimentUnitValueRow,
+)
 
 # Keeps each statement's bound parameters under SQLite's limit (32,766) and PostgreSQL's (65,535).
 ASSIGNMENT_CHUNK_ROWS = 2_000
@@ -164,6 +171,8 @@ def assignment_span(
 def delete_experiment(connection: Connection, experiment_id: int) -> None:
     # Explicit child deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on, and being explicit
     # keeps the order of lock acquisition the same on both dialects.
+    for child in (ExperimentUnitValueRow, ExperimentMetricStateRow, ExperimentDirtyUserRow):
+        connection.execute(delete(child).where(child.experiment_id == experiment_id))
     connection.execute(
         delete(ExperimentAssignmentRow).where(ExperimentAssignmentRow.experiment_id == experiment_id)
     )

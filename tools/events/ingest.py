@@ -23,6 +23,7 @@ from store.repositories.events import (
     stored_traits,
     upsert_users,
 )
+from store.repositories.experiment_units import mark_assigned_users_dirty
 from tools.events.model import CanonicalEvent
 from tools.events.segment import Rejection
 from tools.personas import PersonaRegistry, load_registry
@@ -82,6 +83,8 @@ class EventIngestor:
                     new = [e for e in unique if e.message_id not in stored]
                     inserted = insert_events(connection, new)
                     upsert_users(connection, self._sightings(connection, new))
+                    # Experiments recompute assigned users whose events arrive (same transaction: none missed).
+                    mark_assigned_users_dirty(connection, [e.user_id for e in new if e.user_id is not None])
                 return IngestSummary(accepted=inserted, duplicates=len(events) - inserted)
             except DBAPIError as error:
                 if attempt == RETRY_ATTEMPTS or not _is_transient(error):

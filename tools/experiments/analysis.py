@@ -18,6 +18,7 @@ from store.database import Database
 from store.repositories import experiments as repo
 from store.repositories.experiment_stats import GroupQuantile, GroupStatistics, GroupSums, MetricQuery
 from store.repositories.experiment_stats import experiment_statistics as query_statistics
+from store.repositories.experiment_units import REFRESH_CHUNK_USERS, refresh_unit_values
 from tools.experiments.errors import ExperimentStateError
 from tools.experiments.metrics import ExperimentMetric, supports_cuped
 from tools.experiments.model import Experiment, ExperimentMode, ExperimentStatus
@@ -130,6 +131,7 @@ def _analyze(database: Database, experiment: Experiment, now: datetime) -> Exper
     ]
     queries = [_query(metric, spec.cuped) for metric, _, _ in roles]
     lookback = spec.cuped_lookback_days * SECONDS_PER_DAY
+    refresh_values(database, experiment, queries, lookback)
     with database.read() as connection:
         counts = repo.assignment_counts(connection, experiment.id, phase.index)
         first, last = repo.assignment_span(connection, experiment.id, phase.index)
@@ -207,6 +209,21 @@ def _with_observed_means(result: MetricResult, arms: Sequence[Statistic]) -> Met
         for effect, arm in zip(result.variants, arms[1:], strict=True)
     )
     return replace(result, control=control, variants=variants)
+
+
+def refresh_values(
+    database: Database, experiment: Experiment, queries: Sequence[MetricQuery], lookback_seconds: float
+) -> int:
+    """Bring the per-user values up to date in short write transactions (SQLite ingestion keeps flowing)."""
+    assert experiment.phase is not None
+    total = 0
+    while True:
+        with database.write() as connection:
+            done = refresh_unit_values(connection, experiment.id, experiment.phase.index, queries,
+                                       lookback_seconds=lookback_seconds, max_users=REFRESH_CHUNK_USERS)  # fmt: skip
+        total += done
+        if done < REFRESH_CHUNK_USERS:
+            return total
 
 
 def _query(metric: ExperimentMetric, cuped: bool) -> MetricQuery:

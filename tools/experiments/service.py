@@ -21,6 +21,7 @@ from store.database import Database
 from store.models import UNASSIGNED_PERSONA, UserRow
 from store.repositories import experiments as repo
 from store.repositories.events import insert_events
+from store.repositories.experiment_units import mark_dirty
 from tools.events.ingest import EventIngestor, IngestSummary
 from tools.events.model import CanonicalEvent
 from tools.events.normalize import FieldError
@@ -310,6 +311,7 @@ class ExperimentService:
             insert_events(
                 connection, [_exposure_event(experiment, stored[uid], now) for uid in sorted(fresh)]
             )
+            mark_dirty(connection, experiment.id, sorted(fresh))  # their metric values start (again) now
             return stored, fresh  # fmt: skip
 
     # ---- tracking -----------------------------------------------------------------------------------------
