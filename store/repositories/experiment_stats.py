@@ -70,12 +70,7 @@ def experiment_statistics(
         if variant in group_of:
             n_by_group[group_of[variant]] += n
     keys = [m.key(lookback_seconds) for m in metrics]
-    sums = _sums(
-        connection,
-        experiment_id,
-        phase,
-        [k for k, m in zip(keys, metrics, strict=True) if m.kind in SUM_KINDS],
-    )
+    sums, counts = _sums(connection, experiment_id, phase, keys)
     results: list[GroupStatistics] = []
     for key, metric in zip(keys, metrics, strict=True):
         if metric.kind in SUM_KINDS:
@@ -83,7 +78,14 @@ def experiment_statistics(
         else:
             results.append(
                 _quantiles(
-                    connection, experiment_id, phase, key, members, metric.quantile or 0.5, rank_bounds
+                    connection,
+                    experiment_id,
+                    phase,
+                    key,
+                    counts.get(key, {}),
+                    members,
+                    metric.quantile or 0.5,
+                    rank_bounds,
                 )
             )
     return results  # fmt: skip
@@ -101,22 +103,24 @@ def _assigned(connection: Connection, experiment_id: int, phase: int) -> dict[in
 
 def _sums(
     connection: Connection, experiment_id: int, phase: int, keys: Sequence[str]
-) -> dict[str, dict[int, list[float]]]:
-    """metric key → variant → the eight sums, from the covering index (zeros are implied by missing rows)."""
+) -> tuple[dict[str, dict[int, list[float]]], dict[str, dict[int, int]]]:
+    """metric key → variant → the eight sums, and → rows; one pass over the covering index for every metric."""
     if not keys:
-        return {}
+        return {}, {}
     t = ExperimentUnitValueRow
     v, d, c = t.value, t.denominator, t.covariate
     rows = connection.execute(
-        select(t.metric_key, t.variant, func.sum(v), func.sum(v * v), func.sum(d), func.sum(d * d), func.sum(v * d),
-               func.sum(c), func.sum(c * c), func.sum(v * c))
-        .where(t.experiment_id == experiment_id, t.phase == phase, t.metric_key.in_(keys))
+        select(t.metric_key, t.variant, func.count(), func.sum(v), func.sum(v * v), func.sum(d), func.sum(d * d),
+               func.sum(v * d), func.sum(c), func.sum(c * c), func.sum(v * c))
+        .where(t.experiment_id == experiment_id, t.phase == phase, t.metric_key.in_(sorted(set(keys))))
         .group_by(t.metric_key, t.variant)
     )  # fmt: skip
-    found: dict[str, dict[int, list[float]]] = defaultdict(dict)
-    for key, variant, *totals in rows:
-        found[key][int(variant)] = [float(x or 0.0) for x in totals]
-    return found
+    sums: dict[str, dict[int, list[float]]] = defaultdict(dict)
+    counts: dict[str, dict[int, int]] = defaultdict(dict)
+    for key, variant, count, *totals in rows:
+        sums[key][int(variant)] = [float(x or 0.0) for x in totals]
+        counts[key][int(variant)] = int(count)
+    return sums, counts
 
 
 def _group_sums(n: int, by_variant: Mapping[int, list[float]], variants: Sequence[int]) -> GroupSums:
@@ -127,14 +131,18 @@ def _group_sums(n: int, by_variant: Mapping[int, list[float]], variants: Sequenc
     return GroupSums(n, **dict(zip(_SUM_FIELDS, totals, strict=True)))
 
 
-def _quantiles(connection: Connection, experiment_id: int, phase: int, key: str, members: Mapping[int, list[int]],
-               quantile: float, rank_bounds: RankBounds) -> GroupStatistics:  # fmt: skip
+def _quantiles(
+    connection: Connection,
+    experiment_id: int,
+    phase: int,
+    key: str,
+    counts: Mapping[int, int],
+    members: Mapping[int, list[int]],
+    quantile: float,
+    rank_bounds: RankBounds,
+) -> GroupStatistics:
     t = ExperimentUnitValueRow
     scope = (t.experiment_id == experiment_id, t.phase == phase, t.metric_key == key)
-    counts = {
-        int(v): int(n)
-        for v, n in connection.execute(select(t.variant, func.count()).where(*scope).group_by(t.variant))
-    }
     found: GroupStatistics = {}
     for group, variants in members.items():
         n = sum(counts.get(v, 0) for v in variants)
