@@ -131,6 +131,12 @@ class ExperimentAssignmentRow(Base):
     __table_args__ = (
         Index("ix_experiment_assignments_experiment_id_phase_variant", "experiment_id", "phase", "variant"),
         Index("ix_experiment_assignments_user_id", "user_id"),  # ingestion marks assigned users' new events
+        Index(
+            "ix_experiment_assignments_experiment_id_phase_assigned_at",
+            "experiment_id",
+            "phase",
+            "assigned_at",
+        ),
     )
 
     experiment_id: Mapped[int] = mapped_column(

@@ -160,12 +160,12 @@ def assignment_span(
 ) -> tuple[datetime | None, datetime | None]:
     """First and last exposure of the phase (for traffic per day)."""
     table = ExperimentAssignmentRow
-    first, last = connection.execute(
-        select(func.min(table.assigned_at), func.max(table.assigned_at)).where(
-            table.experiment_id == experiment_id, table.phase == phase
-        )
-    ).one()
-    return first, last  # min/max keep the column type, so these are aware datetimes on both dialects
+    scope = (table.experiment_id == experiment_id, table.phase == phase)
+    # Two statements: each is one probe of the (experiment_id, phase, assigned_at) index; min and max together
+    # would make SQLite scan the phase. min/max keep the column type (aware datetimes on both dialects).
+    first = connection.execute(select(func.min(table.assigned_at)).where(*scope)).scalar_one()
+    last = connection.execute(select(func.max(table.assigned_at)).where(*scope)).scalar_one()
+    return first, last
 
 
 def delete_experiment(connection: Connection, experiment_id: int) -> None:
