@@ -54,6 +54,8 @@ DERIVED_EVENTS: dict[str, dict[str, int]] = {
 SIGNUP_EVENT, FIRST_VALUE_EVENT = "user_signed_up", "report_generated"
 SUM_KINDS = ("conversion", "mean", "ratio")
 REFRESH_CHUNK_USERS = 20_000
+# After recomputing this many users the kept values changed enough for PostgreSQL's statistics to mislead it.
+LARGE_REFRESH_USERS = 50_000
 _CLAIMED = "fl_claimed_users"  # a temporary table per connection: the users one refresh chunk recomputes
 CLAIMED_USERS = sql_table(_CLAIMED, column("user_id"))
 
@@ -106,6 +108,16 @@ def dirty_count(connection: Connection, experiment_id: int) -> int:
     return int(
         connection.execute(select(func.count()).where(table.experiment_id == experiment_id)).scalar_one()
     )
+
+
+def update_planner_statistics(connection: Connection) -> None:
+    """ANALYZE the experiment tables on PostgreSQL after a large refresh.
+
+    Autovacuum would get there eventually (and never, on servers that run without it); until then the planner
+    prices the aggregation over a table it believes empty and picks sorts over the covering index.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("ANALYZE experiment_unit_values, experiment_assignments")
 
 
 def refresh_unit_values(
@@ -175,6 +187,10 @@ def claim_dirty_users(connection: Connection, experiment_id: int, limit: int) ->
     compiled = chosen.compile(connection, compile_kwargs={"literal_binds": True})
     connection.exec_driver_sql(f"INSERT INTO {_CLAIMED} (user_id) {compiled}")
     claimed = connection.exec_driver_sql(f"SELECT count(*) FROM {_CLAIMED}").scalar_one()
+    if claimed and connection.dialect.name == "postgresql":
+        # Autovacuum never analyses temporary tables: without a row count PostgreSQL plans the joins below
+        # (delete, recompute) as if the chunk were tiny or huge, and picked scans of every kept value.
+        connection.exec_driver_sql(f"ANALYZE {_CLAIMED}")
     if claimed:
         connection.exec_driver_sql(
             f"DELETE FROM experiment_dirty_users WHERE experiment_id = {int(experiment_id)} "

@@ -18,7 +18,12 @@ from store.database import Database
 from store.repositories import experiments as repo
 from store.repositories.experiment_stats import GroupQuantile, GroupStatistics, GroupSums, MetricQuery
 from store.repositories.experiment_stats import experiment_statistics as query_statistics
-from store.repositories.experiment_units import REFRESH_CHUNK_USERS, refresh_unit_values
+from store.repositories.experiment_units import (
+    LARGE_REFRESH_USERS,
+    REFRESH_CHUNK_USERS,
+    refresh_unit_values,
+    update_planner_statistics,
+)
 from tools.experiments.errors import ExperimentStateError
 from tools.experiments.metrics import ExperimentMetric, supports_cuped
 from tools.experiments.model import Experiment, ExperimentMode, ExperimentStatus
@@ -223,7 +228,11 @@ def refresh_values(
                                        lookback_seconds=lookback_seconds, max_users=REFRESH_CHUNK_USERS)  # fmt: skip
         total += done
         if done < REFRESH_CHUNK_USERS:
-            return total
+            break
+    if total >= LARGE_REFRESH_USERS:
+        with database.write() as connection:
+            update_planner_statistics(connection)
+    return total
 
 
 def _query(metric: ExperimentMetric, cuped: bool) -> MetricQuery:
