@@ -221,14 +221,19 @@ def refresh_values(
 ) -> int:
     """Bring the per-user values up to date in short write transactions (SQLite ingestion keeps flowing)."""
     assert experiment.phase is not None
-    total = 0
+    total, chunks = 0, 0
     while True:
         with database.write() as connection:
             done = refresh_unit_values(connection, experiment.id, experiment.phase.index, queries,
                                        lookback_seconds=lookback_seconds, max_users=REFRESH_CHUNK_USERS)  # fmt: skip
-        total += done
+        total, chunks = total + done, chunks + 1
         if done < REFRESH_CHUNK_USERS:
             break
+        if chunks in (1, 4) or chunks % 16 == 0:
+            # A large refresh grows the kept values from (possibly) nothing: re-analysed early and now and then,
+            # PostgreSQL keeps using the indexes instead of scanning a table it still believes tiny.
+            with database.write() as connection:
+                update_planner_statistics(connection)
     if total >= LARGE_REFRESH_USERS:
         with database.write() as connection:
             update_planner_statistics(connection)
