@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/kpis.py
+	$(BIN)/python bench/experiments.py
 
 ci: lint test
 
