@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from store.models import ExperimentAssignmentRow, ExperimentUnitValueRow
+from store.models import ExperimentUnitValueRow
 from store.repositories.experiment_units import SUM_KINDS, MetricQuery, refresh_unit_values
+from store.repositories.experiments import assignment_counts
 
 __all__ = ["GroupQuantile", "GroupStatistics", "GroupSums", "MetricQuery", "experiment_statistics"]
 
@@ -57,10 +58,14 @@ def experiment_statistics(
     rank_bounds: RankBounds,
     lookback_seconds: float = 0.0,
     groups: Mapping[int, int] | None = None,
+    assigned: Mapping[int, int] | None = None,
 ) -> list[GroupStatistics]:
-    """Per metric, per group (variant, or the level a variant maps to in `groups`), its sufficient statistics."""
+    """Per metric, per group (variant, or the level a variant maps to in `groups`), its sufficient statistics.
+
+    `assigned` (units per variant) spares the count when the caller already has it.
+    """
     refresh_unit_values(connection, experiment_id, phase, metrics, lookback_seconds=lookback_seconds)
-    variants = _assigned(connection, experiment_id, phase)
+    variants = dict(assigned) if assigned is not None else assignment_counts(connection, experiment_id, phase)
     group_of = dict(groups) if groups is not None else {v: v for v in variants}
     members: dict[int, list[int]] = defaultdict(list)
     for variant, group in group_of.items():
@@ -89,16 +94,6 @@ def experiment_statistics(
                 )
             )
     return results  # fmt: skip
-
-
-def _assigned(connection: Connection, experiment_id: int, phase: int) -> dict[int, int]:
-    table = ExperimentAssignmentRow
-    rows = connection.execute(
-        select(table.variant, func.count())
-        .where(table.experiment_id == experiment_id, table.phase == phase)
-        .group_by(table.variant)
-    )
-    return {int(variant): int(n) for variant, n in rows}
 
 
 def _sums(

@@ -141,7 +141,7 @@ def _analyze(database: Database, experiment: Experiment, now: datetime) -> Exper
         counts = repo.assignment_counts(connection, experiment.id, phase.index)
         first, last = repo.assignment_span(connection, experiment.id, phase.index)
         stats = query_statistics(connection, experiment.id, phase.index, queries, rank_bounds=quantile_rank_bounds,
-                                 lookback_seconds=lookback)  # fmt: skip
+                                 lookback_seconds=lookback, assigned=counts)  # fmt: skip
         main_stats = _main_effect_statistics(
             connection, experiment, queries[: len(spec.primary_metrics)], lookback
         )
