@@ -7,6 +7,7 @@ that implements it.
 from __future__ import annotations
 
 from feedbackloop.ab_testing import ABTestingFramework, ExperimentType
+from feedbackloop.journey_surveys import JourneySurveySystem, Survey, SurveyTrigger, SurveyType
 from feedbackloop.kpi_dashboard import KPICategory, KPIDashboardAggregator
 from feedbackloop.metrics import MetricCategory, MetricsTracker
 from feedbackloop.settings import Settings, get_settings
@@ -23,11 +24,15 @@ __all__ = [
     "EventIngestor",
     "ExperimentType",
     "IngestSummary",
+    "JourneySurveySystem",
     "KPICategory",
     "KPIDashboardAggregator",
     "MetricCategory",
     "MetricsTracker",
     "Settings",
+    "Survey",
+    "SurveyTrigger",
+    "SurveyType",
     "User",
     "connect",
     "ingestor",

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     personas_file: Path | None = Field(None, description="TOML or YAML persona registry; unset = defaults")
     gross_margin: float = Field(0.8, gt=0, le=1, description="gross margin used by the LTV KPI")
     renewal_window_days: int = Field(14, ge=1, description="days after campaign_ended before a renewal fails")
+    survey_recontact_days: int = Field(
+        7, ge=0, le=3650, description="global survey wait: days after any survey before a user sees another"
+    )
     max_batch_bytes: int = Field(500 * 1024, ge=1024, description="largest accepted request body")
     max_item_bytes: int = Field(32 * 1024, ge=256, description="largest accepted single event")
     max_batch_items: int = Field(2500, ge=1, description="most events in one batch")

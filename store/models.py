@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from store.types import JSONDocument, UTCDateTime
@@ -201,3 +201,88 @@ class ExperimentUnitValueRow(Base):
     value: Mapped[float] = mapped_column(Float)
     denominator: Mapped[float] = mapped_column(Float, default=0.0)
     covariate: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class SurveyRow(Base):
+    """A survey definition. `definition` holds questions, targeting, throttling and translations."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    trigger: Mapped[str] = mapped_column(String(255), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SurveyDisplayRow(Base):
+    """One time a survey was put in front of a user (or queued for them): the unit throttling counts.
+
+    status: pending (triggered, waiting for its delay or for the client to show it) → shown → answered or
+    dismissed. `show_after` is the trigger time plus the survey's delay.
+    """
+
+    __tablename__ = "survey_displays"
+    __table_args__ = (
+        Index("ix_survey_displays_user_id_show_after", "user_id", "show_after"),
+        Index("ix_survey_displays_survey_id_status", "survey_id", "status"),
+        Index("ix_survey_displays_triggered_at", "triggered_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(100), ForeignKey("surveys.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(255))
+    persona: Mapped[str] = mapped_column(String(64), default=UNASSIGNED_PERSONA)
+    trigger: Mapped[str] = mapped_column(String(255))
+    context: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    triggered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    show_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # answered or dismissed
+
+
+class SurveyResponseRow(Base):
+    """The response to one display (its idempotency key). `partial` until every required question is answered."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (Index("ix_survey_responses_survey_id_submitted_at", "survey_id", "submitted_at"),)
+
+    display_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("survey_displays.id", ondelete="CASCADE"), primary_key=True
+    )
+    survey_id: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(255))
+    persona: Mapped[str] = mapped_column(String(64), default=UNASSIGNED_PERSONA)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(16))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SurveyAnswerRow(Base):
+    """One answered question, flattened so NPS, ratings and distributions aggregate in SQL.
+
+    A multi-choice answer is one row per chosen option (`choice_index` keeps them apart).
+    """
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        Index("ix_survey_answers_question_type_answered_at", "question_type", "answered_at"),
+        Index("ix_survey_answers_survey_id_question_id", "survey_id", "question_id"),
+    )
+
+    display_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("survey_responses.display_id", ondelete="CASCADE"), primary_key=True
+    )
+    question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    choice_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(100))
+    question_type: Mapped[str] = mapped_column(String(16))
+    persona: Mapped[str] = mapped_column(String(64), default=UNASSIGNED_PERSONA)
+    value_number: Mapped[float | None] = mapped_column(Float)
+    value_text: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -16,6 +16,7 @@ from store.database import Database
 from tools.events.ingest import EventIngestor
 from tools.events.segment import PayloadError
 from tools.personas import load_registry
+from tools.surveys.service import SurveyService
 
 log = logging.getLogger("feedbackloop")
 
@@ -29,7 +30,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="0.1.0",
         description="Event ingestion (Segment and PostHog wire formats) and the feedback-loop service API.",
     )
-    app.state.feedbackloop = AppState(settings, database, EventIngestor(database, personas))
+    app.state.feedbackloop = AppState(
+        settings,
+        database,
+        EventIngestor(database, personas, survey_recontact_days=settings.survey_recontact_days),
+    )
+    # First start on a database: the product's default surveys (editable afterwards like any other).
+    SurveyService(database, global_recontact_days=settings.survey_recontact_days).ensure_defaults()
     if not settings.write_keys:
         log.warning(
             "FEEDBACKLOOP_WRITE_KEYS is empty: ingestion accepts events without a write key. Local use only."

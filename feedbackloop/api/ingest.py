@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from feedbackloop.api.auth import check_write_key, request_write_key
 from feedbackloop.api.body import read_limited_body
 from feedbackloop.api.state import AppState
+from tools.events.ingest import IngestSummary
 from tools.events.normalize import FieldError
 from tools.events.segment import (
     PayloadError,
@@ -30,12 +31,32 @@ class RejectedItem(BaseModel):
     reason: str
 
 
+class TriggeredSurveyItem(BaseModel):
+    user_id: str
+    survey_id: str
+    display_id: str
+    show_after: datetime
+    event: str
+
+
 class IngestResponse(BaseModel):
     accepted: int = Field(description="events newly stored")
     duplicates: int = Field(
         description="events whose messageId was already stored (or repeated in the batch)"
     )
     rejected: list[RejectedItem] = Field(description="invalid events, not stored, with the reason")
+    surveys: list[TriggeredSurveyItem] | None = Field(
+        None,
+        description="surveys the events queued for their user (only when every event names the same user); "
+        "fetch them from GET /v1/users/{id}/surveys/pending once show_after has passed",
+    )
+
+
+def _response(summary: IngestSummary, user_ids: set[str | None]) -> IngestResponse:
+    response = IngestResponse.model_validate(summary.as_response())
+    if len(user_ids) == 1 and None not in user_ids:
+        response.surveys = [TriggeredSurveyItem.model_validate(s.as_dict()) for s in summary.surveys]
+    return response
 
 
 class ErrorResponse(BaseModel):
@@ -110,7 +131,7 @@ async def _ingest_batch(state: AppState, payload: Any) -> IngestResponse:
     )
     summary = await run_in_threadpool(state.ingestor.ingest, parsed.events)
     summary.rejected.extend(parsed.rejected)
-    return IngestResponse.model_validate(summary.as_response())
+    return _response(summary, {event.user_id for event in parsed.events})
 
 
 def _single_call_route(call_type: str) -> Any:
@@ -126,7 +147,7 @@ def _single_call_route(call_type: str) -> Any:
         except FieldError as error:
             raise PayloadError("invalid_event", str(error)) from None
         summary = await run_in_threadpool(state.ingestor.ingest, [event])
-        return IngestResponse.model_validate(summary.as_response())
+        return _response(summary, {event.user_id})
 
     single_call.__name__ = f"segment_{call_type}"
     single_call.__doc__ = f"Segment's single {call_type} call; answers 400 naming the field when invalid."

@@ -33,7 +33,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from store.models import EventRow, UserRow
+from store.models import EventRow, SurveyAnswerRow, UserRow
 from store.repositories.metrics import time_to_value_units
 from store.sql import JsonProperties, nearest_rank, seconds_between, utc_day
 
@@ -458,10 +458,19 @@ def _distribution(row: AnyRow) -> Distribution:
 
 
 def nps_answers(connection: Connection, start: datetime, end: datetime) -> ByPersona[NpsCounts]:
-    """Answered NPS questions (skips excluded) in the window: promoters scored 9–10, detractors 0–6.
+    """Answered NPS questions (skips are not stored) in the window: promoters scored 9–10, detractors 0–6.
 
-    There is no survey-response store yet, so nothing is answered; when one exists, this is the one function
-    to point at it (count answers per respondent persona with the same _rollup as the other counts).
+    Each answer counts in the persona its respondent had when the survey was shown.
     """
-    del connection, start, end
-    return ByPersona(NpsCounts(), {})
+    a = SurveyAnswerRow
+    per_persona = (
+        select(
+            a.persona.label("persona"),
+            func.count().label("answered"),
+            _count_where(a.value_number >= 9).label("promoters"),
+            _count_where(a.value_number <= 6).label("detractors"),
+        )
+        .where(a.question_type == "nps", a.answered_at >= start, a.answered_at < end)
+        .group_by(a.persona)
+    )
+    return _rollup(connection, per_persona, NpsCounts)

@@ -27,6 +27,8 @@ from store.repositories.experiment_units import mark_assigned_users_dirty
 from tools.events.model import CanonicalEvent
 from tools.events.segment import Rejection
 from tools.personas import PersonaRegistry, load_registry
+from tools.surveys.reactions import TriggeredSurvey, react_to_events
+from tools.surveys.throttle import DEFAULT_GLOBAL_RECONTACT_DAYS
 
 DEFAULT_CHUNK_EVENTS = 5_000
 RETRY_ATTEMPTS = 4
@@ -46,11 +48,13 @@ class IngestSummary:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    surveys: list[TriggeredSurvey] = field(default_factory=list)  # displays queued by survey triggers
 
     def add(self, other: IngestSummary) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected.extend(other.rejected)
+        self.surveys.extend(other.surveys)
 
     def as_response(self) -> dict[str, object]:
         return {
@@ -65,9 +69,18 @@ class IngestSummary:
 class EventIngestor:
     """Stores canonical events. `ingest` is one transaction; `ingest_stream` chunks for millions of events."""
 
-    def __init__(self, database: Database, personas: PersonaRegistry | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        personas: PersonaRegistry | None = None,
+        *,
+        survey_triggers: bool = True,
+        survey_recontact_days: int = DEFAULT_GLOBAL_RECONTACT_DAYS,
+    ) -> None:
         self.database = database
         self.personas = personas or load_registry()
+        self.survey_triggers = survey_triggers  # events fire survey triggers (TRACKING_PLAN.md reactions)
+        self.survey_recontact_days = survey_recontact_days
 
     def ingest(self, events: Sequence[CanonicalEvent]) -> IngestSummary:
         """Store `events` atomically; duplicates (already stored or repeated in `events`) are counted, not stored.
@@ -85,7 +98,12 @@ class EventIngestor:
                     upsert_users(connection, self._sightings(connection, new))
                     # Experiments recompute assigned users whose events arrive (same transaction: none missed).
                     mark_assigned_users_dirty(connection, [e.user_id for e in new if e.user_id is not None])
-                return IngestSummary(accepted=inserted, duplicates=len(events) - inserted)
+                    triggered = (
+                        react_to_events(connection, new, global_recontact_days=self.survey_recontact_days)
+                        if self.survey_triggers
+                        else []
+                    )
+                return IngestSummary(accepted=inserted, duplicates=len(events) - inserted, surveys=triggered)
             except DBAPIError as error:
                 if attempt == RETRY_ATTEMPTS or not _is_transient(error):
                     raise

@@ -1,0 +1,1 @@
+"""Journey surveys: definitions, trigger evaluation with fatigue control, validated responses, analytics."""
