@@ -18,6 +18,7 @@ from sqlalchemy import inspect
 from feedbackloop.cli.experiment_tables import results_view
 from feedbackloop.dashboard.build import build_dashboard
 from feedbackloop.dashboard.render import render_dashboard
+from feedbackloop.demo_surveys import answer_surveys, print_surveys
 from feedbackloop.settings import Settings
 from prompts import render
 from store.database import Database
@@ -40,6 +41,8 @@ from tools.experiments.demo_traffic import (
 )
 from tools.experiments.service import ExperimentService
 from tools.personas import PersonaRegistry
+from tools.surveys.demo_responses import Regression
+from tools.surveys.service import SurveyService
 from tools.synthetic import SyntheticConfig, count_hint, generate_events, period_end
 from tools.window import Window
 
@@ -100,6 +103,7 @@ def run_demo(
     started = time.perf_counter()
     reset_database(database_url, force=reset)
     database = Database(database_url)
+    SurveyService(database).ensure_defaults()  # before the events, so they trigger surveys as they arrive
     ingestor = EventIngestor(database, personas)
     console.print(
         f"[bold]feedbackloop demo[/]: {config.users:,} users, {config.days} days, seed {config.seed} → "
@@ -119,9 +123,13 @@ def run_demo(
         )
         progress.update(task, total=progress.tasks[0].completed)
         summary.add(run_demo_experiments(database, ingestor, config, progress))
+        regression = planted_regression(database, config)
+        answer_surveys(database, progress, until=period_end(config), regression=regression, seed=config.seed)
     seconds = time.perf_counter() - started
     print_summary(console, database, summary, seconds, config)
     print_experiments(console, database)
+    start = period_end(config) - timedelta(days=config.days)
+    print_surveys(console, database, start=start, end=period_end(config), regression=regression)
     dashboard_path = write_dashboard(console, database, database_url, config)
     console.print(
         render(
@@ -146,6 +154,18 @@ def run_demo_experiments(
     task = progress.add_task("experiments: assigning + simulating users", total=plan.days)
     stored = run_experiments(service, ingestor, plan, clock, on_day=lambda: progress.advance(task))
     return IngestSummary(accepted=stored)
+
+
+def planted_regression(database: Database, config: SyntheticConfig) -> Regression | None:
+    """The planted deployment (when the config has one and it happened): respondents of its persona sour after it."""
+    if not config.deployments:
+        return None
+    planted = config.deployments[0]
+    with database.read() as connection:
+        deployed_at = find_event(
+            connection, name="deployment", property_name="version", value=planted.version
+        )
+    return Regression(deployed_at, planted.persona) if deployed_at is not None else None
 
 
 def print_experiments(console: Console, database: Database) -> None:

@@ -25,7 +25,7 @@ from feedbackloop.api.experiment_bodies import (
     read_body,
     read_json,
 )
-from feedbackloop.api.ingest import IngestResponse
+from feedbackloop.api.ingest import IngestResponse, ingest_response
 from feedbackloop.api.state import AppState
 from tools.experiments.analysis import analyze
 from tools.experiments.errors import ExperimentInputError
@@ -183,6 +183,6 @@ async def track_event(request: Request, key: Key) -> IngestResponse:
             if error.field != "event_name":
                 raise
             raise ExperimentInputError("event", error.message) from None
-        return IngestResponse.model_validate(summary.as_response())
+        return ingest_response(summary, {body.user_id})
 
     return await run_in_threadpool(track)

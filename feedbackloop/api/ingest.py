@@ -52,7 +52,7 @@ class IngestResponse(BaseModel):
     )
 
 
-def _response(summary: IngestSummary, user_ids: set[str | None]) -> IngestResponse:
+def ingest_response(summary: IngestSummary, user_ids: set[str | None]) -> IngestResponse:
     response = IngestResponse.model_validate(summary.as_response())
     if len(user_ids) == 1 and None not in user_ids:
         response.surveys = [TriggeredSurveyItem.model_validate(s.as_dict()) for s in summary.surveys]
@@ -131,7 +131,7 @@ async def _ingest_batch(state: AppState, payload: Any) -> IngestResponse:
     )
     summary = await run_in_threadpool(state.ingestor.ingest, parsed.events)
     summary.rejected.extend(parsed.rejected)
-    return _response(summary, {event.user_id for event in parsed.events})
+    return ingest_response(summary, {event.user_id for event in parsed.events})
 
 
 def _single_call_route(call_type: str) -> Any:
@@ -147,7 +147,7 @@ def _single_call_route(call_type: str) -> Any:
         except FieldError as error:
             raise PayloadError("invalid_event", str(error)) from None
         summary = await run_in_threadpool(state.ingestor.ingest, [event])
-        return _response(summary, {event.user_id})
+        return ingest_response(summary, {event.user_id})
 
     single_call.__name__ = f"segment_{call_type}"
     single_call.__doc__ = f"Segment's single {call_type} call; answers 400 naming the field when invalid."

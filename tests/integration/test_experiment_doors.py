@@ -133,10 +133,10 @@ def test_full_lifecycle_over_http(client: TestClient, database: Database) -> Non
 
     tracked = client.post("/v1/experiments/guided-onboarding/track",
                           json={"user_id": "ana", "event": "Onboarding Completed", "messageId": "m-1"})  # fmt: skip
-    assert tracked.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    assert tracked.json() == {"accepted": 1, "duplicates": 0, "rejected": [], "surveys": []}
     again = client.post("/v1/experiments/guided-onboarding/track",
                         json={"user_id": "ana", "event": "Onboarding Completed", "messageId": "m-1"})  # fmt: skip
-    assert again.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+    assert again.json() == {"accepted": 0, "duplicates": 1, "rejected": [], "surveys": []}
     with database.read() as connection:
         name, properties = connection.execute(
             select(EventRow.name, EventRow.properties).where(EventRow.message_id == "m-1")

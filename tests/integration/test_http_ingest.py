@@ -64,16 +64,19 @@ def test_batch_stores_valid_items_and_reports_invalid_ones(client: TestClient, d
         },
     )
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert {k: v for k, v in body.items() if k != "surveys"} == {
         "accepted": 2,
         "duplicates": 1,
         "rejected": [
             {"index": 1, "messageId": "b", "reason": "event: a track call needs a non-empty event name"}
         ],
     }
+    # One user's first report_generated: the time-to-value survey is queued for them and named in the answer.
+    assert [(s["user_id"], s["survey_id"]) for s in body["surveys"]] == [("u1", "time_to_value")]
     assert stored_ids(database) == ["a", "c"]
     replay = client.post("/v1/batch", json={"batch": [track("a"), track("c")]})
-    assert replay.json() == {"accepted": 0, "duplicates": 2, "rejected": []}
+    assert replay.json() == {"accepted": 0, "duplicates": 2, "rejected": [], "surveys": []}
 
 
 def test_gzip_body_and_null_ids(client: TestClient, database: Database) -> None:
