@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, case, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from store.models import SurveyAnswerRow, SurveyDisplayRow, SurveyResponseRow, SurveyRow
+from store.models import EventRow, SurveyAnswerRow, SurveyDisplayRow, SurveyResponseRow, SurveyRow, UserRow
 
 
 def insert_survey(connection: Connection, values: Mapping[str, Any]) -> None:
@@ -50,51 +51,6 @@ def survey_rows(connection: Connection, *, active_only: bool = False) -> list[Ro
 
 def survey_count(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(SurveyRow)).scalar_one())
-
-
-def history_rows(connection: Connection, user_id: str, survey_id: str) -> dict[bool, RowMapping]:
-    """The user's displays summarised in two rows: this survey (True) and every other survey (False).
-
-    A display's "seen" time is when it was shown, or, while pending, when it becomes due: a queued survey
-    blocks other surveys as if it had been shown, so two never queue up for one user.
-    """
-    d = SurveyDisplayRow
-    is_this = (d.survey_id == survey_id).label("is_this")
-    rows = connection.execute(
-        select(
-            is_this,
-            func.count().label("displays"),
-            func.max(func.coalesce(d.shown_at, d.show_after)).label("last_seen"),
-            func.sum(case((d.status == "answered", 1), else_=0)).label("answered"),
-        )
-        .where(d.user_id == user_id)
-        .group_by(is_this)
-    ).mappings()
-    return {bool(row["is_this"]): row for row in rows}
-
-
-def pending_display_id(connection: Connection, user_id: str, survey_id: str) -> str | None:
-    d = SurveyDisplayRow
-    return connection.execute(
-        select(d.id)
-        .where(d.user_id == user_id, d.survey_id == survey_id, d.status == "pending")
-        .order_by(d.show_after.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
-def answered_count(connection: Connection, survey_id: str) -> int:
-    d = SurveyDisplayRow
-    statement = select(func.count()).where(d.survey_id == survey_id, d.status == "answered")
-    return int(connection.execute(statement).scalar_one())
-
-
-def insert_display(connection: Connection, values: Mapping[str, Any]) -> bool:
-    """Insert unless a display with this id exists (a replayed trigger); True when a row was written."""
-    if display_row(connection, str(values["id"])) is not None:
-        return False
-    connection.execute(insert(SurveyDisplayRow).values(**values))
-    return True
 
 
 def display_row(connection: Connection, display_id: str, *, for_update: bool = False) -> RowMapping | None:
@@ -156,3 +112,73 @@ def save_response(connection: Connection, values: Mapping[str, Any], *, exists: 
 def insert_answers(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         connection.execute(insert(SurveyAnswerRow), list(rows))
+
+
+# ---- set-based reads and writes for trigger evaluation over a chunk of ingested events ----------------------
+
+IN_LIST_CHUNK = 1_000  # ids per IN (...) list: keeps statements well under both databases' parameter limits
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[i : i + IN_LIST_CHUNK] for i in range(0, len(ids), IN_LIST_CHUNK)]
+
+
+def display_ledger_rows(connection: Connection, user_ids: Sequence[str]) -> list[RowMapping]:
+    """Every display of these users, with its "seen" time (shown, or due while pending)."""
+    d = SurveyDisplayRow
+    rows: list[RowMapping] = []
+    for chunk in _chunks(sorted(set(user_ids))):
+        rows.extend(
+            connection.execute(
+                select(
+                    d.user_id,
+                    d.id,
+                    d.survey_id,
+                    d.status,
+                    func.coalesce(d.shown_at, d.show_after).label("seen_at"),
+                ).where(d.user_id.in_(chunk))
+            ).mappings()
+        )
+    return rows
+
+
+def answered_counts(connection: Connection, survey_ids: Sequence[str]) -> dict[str, int]:
+    if not survey_ids:
+        return {}
+    d = SurveyDisplayRow
+    rows = connection.execute(
+        select(d.survey_id, func.count())
+        .where(d.survey_id.in_(list(survey_ids)), d.status == "answered")
+        .group_by(d.survey_id)
+    ).all()
+    return {survey_id: int(n) for survey_id, n in rows}
+
+
+def personas_of(connection: Connection, user_ids: Sequence[str]) -> dict[str, str]:
+    personas: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(user_ids))):
+        personas.update(
+            connection.execute(select(UserRow.id, UserRow.persona).where(UserRow.id.in_(chunk))).all()
+        )
+    return personas
+
+
+def first_event_times(connection: Connection, name: str, user_ids: Sequence[str]) -> dict[str, datetime]:
+    """Each user's first stored event called `name` (uses the (user_id, timestamp) index per user)."""
+    firsts: dict[str, datetime] = {}
+    for chunk in _chunks(sorted(set(user_ids))):
+        rows = connection.execute(
+            select(EventRow.user_id, func.min(EventRow.timestamp))
+            .where(EventRow.user_id.in_(chunk), EventRow.name == name)
+            .group_by(EventRow.user_id)
+        ).all()
+        firsts.update({user_id: first for user_id, first in rows if user_id is not None})
+    return firsts
+
+
+def insert_displays(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert displays; an id already stored (a replayed trigger) is skipped, not an error."""
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(dialect.insert(SurveyDisplayRow).on_conflict_do_nothing(), list(rows))

@@ -21,8 +21,15 @@ from store.repositories import surveys as repo
 from store.repositories.observations import Observation, insert_observation, persona_of
 from tools.surveys.defaults import default_surveys
 from tools.surveys.errors import SurveyInputError, SurveyNotFoundError, SurveyStateError
-from tools.surveys.evaluation import TriggerDecision, active_surveys, decide
-from tools.surveys.model import LANGUAGE_PATTERN, Survey, parse_survey, survey_from_stored
+from tools.surveys.evaluation import DisplayLedger, TriggerDecision, active_surveys, answered_totals, decide
+from tools.surveys.model import (
+    DEFAULT_MAX_DISPLAYS,
+    LANGUAGE_PATTERN,
+    DisplayOption,
+    Survey,
+    parse_survey,
+    survey_from_stored,
+)
 from tools.surveys.responses import answer_rows, check_answers
 from tools.surveys.throttle import DEFAULT_GLOBAL_RECONTACT_DAYS
 from tools.users import User, as_user
@@ -122,7 +129,14 @@ class SurveyService:
             raise SurveyInputError("survey_id", "cannot be changed; create a new survey instead")
         with self.database.write() as connection:
             current = _load(connection, survey_id)
-            survey = parse_survey(current.as_dict() | dict(changes))
+            base = current.as_dict()
+            if (
+                "display_option" in changes
+                and "max_displays" not in changes
+                and current.max_displays == DEFAULT_MAX_DISPLAYS.get(DisplayOption(current.display_option))
+            ):
+                del base["max_displays"]  # the old option's default, not a choice: the new option's applies
+            survey = parse_survey(base | dict(changes))
             repo.update_survey(connection, survey_id, _row(survey, self.clock()))
         return survey
 
@@ -162,11 +176,15 @@ class SurveyService:
         moment = self._moment(at)
         with self.database.write() as connection:
             persona = user.persona_segment or persona_of(connection, user.user_id) or UNASSIGNED_PERSONA
-            return decide(
-                connection, active_surveys(connection), user_id=user.user_id, persona=persona,
+            surveys = active_surveys(connection)
+            decision = decide(
+                DisplayLedger.load(connection, [user.user_id]), surveys, user_id=user.user_id, persona=persona,
                 trigger=trigger_name, context=facts, at=moment, show_now=show_now,
-                global_recontact_days=self.global_recontact_days,
+                global_recontact_days=self.global_recontact_days, answered=answered_totals(connection, surveys),
             )  # fmt: skip
+            if decision.new_display is not None:
+                repo.insert_displays(connection, [decision.new_display])
+            return decision
 
     def pending(self, user_id: str, *, at: datetime | None = None) -> list[PendingSurvey]:
         """Surveys queued for the user (by ingested events or delayed triggers) that are due now."""
