@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from feedbackloop.dashboard.data import DashboardData, KpiCard
 from feedbackloop.dashboard.experiments_panel import experiments_panel
+from feedbackloop.dashboard.surveys_panel import surveys_panel
 from feedbackloop.settings import Settings
 from store.database import Database
 from tools.kpis.comparison import KpiChange, kpi_changes, rank_personas
@@ -46,6 +47,7 @@ def build_dashboard(
         )
     generated_at = now or datetime.now(UTC)
     experiments = experiments_panel(database, generated_at)
+    surveys = surveys_panel(database, window, persona)
     shown_now, shown_before = _scope(current, persona), _scope(previous, persona)
     personas = {p: v for p, v in current.personas.items() if persona is None or p == persona}
     leaders = {r.kpi: r.leader for r in rank_personas(current) if r.leader is not None}
@@ -57,7 +59,7 @@ def build_dashboard(
         persona_kpis=personas,
         persona_leaders=leaders if persona is None else {},
         metrics=metrics,
-        panels=[experiments] if experiments is not None else [],
+        panels=[panel for panel in (experiments, surveys) if panel is not None],
         notes=_notes(shown_now),
     )
 
