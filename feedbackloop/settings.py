@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="comma-separated ingest write keys; empty = ingestion accepts any key (local use only)",
     )
+    webhook_secret: SecretStr | None = Field(
+        None, description="signing secret of outbound webhooks (Standard Webhooks, whsec_<base64>)"
+    )
     personas_file: Path | None = Field(None, description="TOML or YAML persona registry; unset = defaults")
     gross_margin: float = Field(0.8, gt=0, le=1, description="gross margin used by the LTV KPI")
     renewal_window_days: int = Field(14, ge=1, description="days after campaign_ended before a renewal fails")

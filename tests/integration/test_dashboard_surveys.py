@@ -22,8 +22,14 @@ def _answer_time_to_value(service: SurveyService) -> None:
         at = START + timedelta(hours=index)
         decision = service.trigger(User(f"u{index}", persona_segment=persona), "value_delivered", at=at)
         assert decision.status == "shown"
-        answers = {"time_to_value": "<15 minutes", "ease_of_setup": "Easy", "value_perceived": "Yes, some value"}
-        service.respond(answers | {"nps": score}, display_id=decision.display_id, at=at + timedelta(minutes=1))
+        answers = {
+            "time_to_value": "<15 minutes",
+            "ease_of_setup": "Easy",
+            "value_perceived": "Yes, some value",
+        }
+        service.respond(
+            answers | {"nps": score}, display_id=decision.display_id, at=at + timedelta(minutes=1)
+        )
     ignored = service.trigger(User("u-ignores", persona_segment="agency"), "value_delivered", at=START)
     service.dismiss(str(ignored.display_id), at=START + timedelta(minutes=1))
 
@@ -41,16 +47,22 @@ def test_surveys_panel_shows_rates_and_scores(database: Database) -> None:
         "Time to value", "value_delivered", "11", "10",
     )  # fmt: skip
     assert cells["Response rate (95 % CI)"].startswith("91% (")
-    assert cells["Scores (95 % CI, n)"].startswith("nps +30 (") and cells["Scores (95 % CI, n)"].endswith("n=10)")
+    assert cells["Scores (95 % CI, n)"].startswith("nps +30 (") and cells["Scores (95 % CI, n)"].endswith(
+        "n=10)"
+    )
     assert "Surveys" in render_dashboard(data)
 
-    networks = build_dashboard(database, Settings(database_url=database.url), window, persona="podcast_network")
-    [row] = [p for p in networks.panels if p.title == "Surveys"][0].rows
+    networks = build_dashboard(
+        database, Settings(database_url=database.url), window, persona="podcast_network"
+    )
+    [row] = next(p for p in networks.panels if p.title == "Surveys").rows
     # podcast_network answered the even-indexed scores: 10, 9, 9, 3, 8 → 3 promoters, 1 detractor of 5 → +40
     assert row[2:4] == ("5", "5") and row[5].startswith("nps +40 (")
 
 
 def test_no_surveys_panel_without_displays(database: Database) -> None:
     SurveyService(database).ensure_defaults()
-    data = build_dashboard(database, Settings(database_url=database.url), Window(START, START + timedelta(days=7)))
+    data = build_dashboard(
+        database, Settings(database_url=database.url), Window(START, START + timedelta(days=7))
+    )
     assert [p.title for p in data.panels] == []

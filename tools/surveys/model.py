@@ -240,6 +240,7 @@ class Survey:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     response_limit: int | None = None
+    webhook_url: str | None = None  # each completed response is POSTed here, signed (Standard Webhooks)
 
     def __post_init__(self) -> None:
         self._validate()
@@ -271,6 +272,8 @@ class Survey:
             raise SurveyInputError("ends_at", "must be after starts_at")
         if self.response_limit is not None:
             self.response_limit = _whole(self.response_limit, "response_limit", low=1, high=10**9)
+        if self.webhook_url is not None:
+            self.webhook_url = _webhook_url(self.webhook_url)
 
     def _validate_throttling(self) -> None:
         if self.max_displays is not None:
@@ -327,6 +330,13 @@ class Survey:
 
     def _translated_to(self, language: str) -> bool:
         return any(language in q.translations for q in self.questions)
+
+
+def _webhook_url(value: Any) -> str:
+    url = _text(value, "webhook_url", limit=2000)
+    if not re.match(r"^https?://[^\s/?#]+\S*$", url):
+        raise SurveyInputError("webhook_url", f"must be an http(s) URL, got {url!r}")
+    return url
 
 
 def _trigger(value: Any) -> str:

@@ -1,0 +1,1 @@
+"""Outbound notifications: signing, delivery with retries, and the outbox they are written to."""
