@@ -8,9 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from feedbackloop.api import experiments, health, ingest, kpis, metrics
+from feedbackloop.api import experiments, health, ingest, kpis, metrics, surveys
 from feedbackloop.api.experiment_bodies import install_experiment_errors
 from feedbackloop.api.state import AppState
+from feedbackloop.api.survey_bodies import install_survey_errors
 from feedbackloop.settings import Settings, get_settings
 from store.database import Database
 from tools.events.ingest import EventIngestor
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return JSONResponse({"code": error.code, "message": error.message}, status_code=error.status)
 
     install_experiment_errors(app)
+    install_survey_errors(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -61,4 +63,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(metrics.router)
     app.include_router(kpis.router)
     app.include_router(experiments.router)
+    app.include_router(surveys.router)
     return app

@@ -301,10 +301,12 @@ def serve(
     run_server(host=host, port=port, workers=workers)
 
 
-# Last, because the experiments commands use the helpers above (the package imports this module first).
+# Last, because these command groups use the helpers above (the package imports this module first).
 from feedbackloop.cli.experiments import experiments_app  # noqa: E402
+from feedbackloop.cli.surveys import surveys_app  # noqa: E402
 
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(surveys_app, name="surveys")
 
 
 def main() -> None:
