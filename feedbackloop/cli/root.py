@@ -304,9 +304,11 @@ def serve(
 # Last, because these command groups use the helpers above (the package imports this module first).
 from feedbackloop.cli.experiments import experiments_app  # noqa: E402
 from feedbackloop.cli.surveys import surveys_app  # noqa: E402
+from feedbackloop.cli.webhooks import webhooks_app  # noqa: E402
 
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(surveys_app, name="surveys")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def main() -> None:
