@@ -1,0 +1,64 @@
+"""What a notification says, independent of the channel that carries it (Slack, e-mail, PagerDuty, webhook, file).
+
+One notification carries one alert group's current state (Alertmanager semantics): every escalation of the group
+with its evidence, so the receiver never has to piece a picture together from several messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+GroupStatus = Literal["firing", "resolved"]
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A number an escalation stands on, as a deterministic tool computed it."""
+
+    metric: str
+    persona: str | None
+    value: float | None
+    baseline: float | None
+    change: float | None  # relative change (−0.25 = −25 %), None when the baseline is 0 or missing
+    p_value: float | None
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    escalation_id: str
+    fingerprint: str
+    status: str  # firing | resolved | acknowledged
+    severity: Severity
+    title: str
+    description: str
+    labels: dict[str, str]
+    evidence: list[Evidence] = field(default_factory=list)
+    opened_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """The state of one alert group at `sent_at`. `group_key` is stable per group (PagerDuty's dedup_key)."""
+
+    group_key: str
+    status: GroupStatus  # firing while any alert of the group fires, resolved when none does
+    severity: Severity  # the highest severity in the group
+    title: str
+    summary: str
+    alerts: list[AlertLine]
+    group_labels: dict[str, str]
+    sent_at: datetime
+    links: dict[str, str] = field(default_factory=dict)  # name → URL (dashboard, escalation API)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sent_at"] = self.sent_at.isoformat()
+        for alert in data["alerts"]:
+            for key in ("opened_at", "resolved_at"):
+                alert[key] = alert[key].isoformat() if alert[key] else None
+        return data
