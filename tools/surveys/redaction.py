@@ -9,7 +9,10 @@ import re
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # International or national numbers: 7+ digits with optional +, spaces, dots, dashes and parentheses between.
-PHONE = re.compile(r"(?<![\w])\+?\(?\d[\d\s().-]{5,}\d(?![\w])")
+# A date (2026-03-02, 12.03.2026) has 8 digits too but is not contact data: a match may not start with one.
+PHONE = re.compile(
+    r"(?<![\w])(?!\d{4}-\d{2}-\d{2}(?!\d)|\d{1,2}\.\d{1,2}\.\d{4}(?!\d))\+?\(?\d[\d\s().-]{5,}\d(?![\w])"
+)
 
 
 def redact_pii(text: str) -> str:
