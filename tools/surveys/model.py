@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tools.events.normalize import snake_case_event_name
 from tools.surveys.errors import SurveyInputError
 
 MAX_QUESTIONS = 5
@@ -345,8 +346,8 @@ def _trigger(value: Any) -> str:
     if not isinstance(value, str) or not TRIGGER_PATTERN.match(value):
         known = ", ".join(t.value for t in SurveyTrigger)
         raise SurveyInputError("trigger", f"must be one of {known} or an event name; got {value!r}")
-    lowered = value.strip().lower()
-    return lowered if lowered in {t.value for t in SurveyTrigger} else value.strip()
+    # The name ingestion gives the event ("Report Exported" → report_exported), or the survey would never fire.
+    return snake_case_event_name(value)
 
 
 def _questions(value: Any, survey_type: SurveyType) -> list[Question]:
