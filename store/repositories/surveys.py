@@ -53,6 +53,19 @@ def survey_count(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(SurveyRow)).scalar_one())
 
 
+# Key class of the per-user trigger locks: the two-int4 advisory key space, apart from the migration's bigint key.
+USER_TRIGGER_LOCK_CLASS = 0x5355
+
+
+def lock_user_triggers(connection: Connection, user_id: str) -> None:
+    """Serialise trigger evaluations of one user until the transaction ends, so two concurrent triggers cannot
+    both read an empty history and both record a display (PostgreSQL; SQLite's write transaction already does)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            select(func.pg_advisory_xact_lock(USER_TRIGGER_LOCK_CLASS, func.hashtext(user_id)))
+        )
+
+
 def display_row(connection: Connection, display_id: str, *, for_update: bool = False) -> RowMapping | None:
     statement = select(SurveyDisplayRow.__table__).where(SurveyDisplayRow.id == display_id)
     if for_update and connection.dialect.name == "postgresql":
@@ -79,13 +92,16 @@ def update_display(connection: Connection, display_id: str, values: Mapping[str,
 def due_displays(
     connection: Connection, user_id: str, at: datetime, not_before: datetime
 ) -> list[RowMapping]:
-    """Displays queued for the user that are due at `at` and were triggered after `not_before`."""
+    """Displays queued for the user that are due at `at` and became due at or after `not_before`.
+
+    Expiry counts from the due time, not the trigger: a survey delayed longer than the expiry is still offered.
+    """
     d = SurveyDisplayRow
     return list(
         connection.execute(
             select(d.__table__)
             .where(
-                d.user_id == user_id, d.status == "pending", d.show_after <= at, d.triggered_at >= not_before
+                d.user_id == user_id, d.status == "pending", d.show_after <= at, d.show_after >= not_before
             )
             .order_by(d.show_after, d.id)
         ).mappings()

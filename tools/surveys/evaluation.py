@@ -47,6 +47,9 @@ class TriggerDecision:
         }  # fmt: skip
 
 
+PENDING_EXPIRY_DAYS = 14  # a queued survey nobody fetched for two weeks after it was due is stale
+
+
 @dataclass(frozen=True, slots=True)
 class DisplayRecord:
     display_id: str
@@ -85,15 +88,20 @@ class DisplayLedger:
             last_seen_other_survey=max(others, default=None),
         )
 
-    def pending(self, user_id: str, survey_id: str) -> DisplayRecord | None:
+    def pending(self, user_id: str, survey_id: str, due_since: datetime) -> DisplayRecord | None:
+        """The latest queued display of the survey that became due at or after `due_since` (older ones expired)."""
         queued = [
-            r for r in self.records.get(user_id, []) if r.survey_id == survey_id and r.status == "pending"
+            r
+            for r in self.records.get(user_id, [])
+            if r.survey_id == survey_id and r.status == "pending" and r.seen_at >= due_since
         ]
         return max(queued, key=lambda r: r.seen_at, default=None)
 
 
-def active_surveys(connection: Connection) -> list[Survey]:
-    return [survey_from_stored(row["definition"]) for row in repo.survey_rows(connection, active_only=True)]
+def active_surveys(connection: Connection, *, include_paused: bool = False) -> list[Survey]:
+    """Surveys that may fire; `include_paused` adds paused ones, so a direct trigger can report "inactive"."""
+    rows = repo.survey_rows(connection, active_only=not include_paused)
+    return [survey_from_stored(row["definition"]) for row in rows]
 
 
 def answered_totals(connection: Connection, surveys: Sequence[Survey]) -> dict[str, int]:
@@ -136,7 +144,8 @@ def decide(
                 {"survey_id": survey.survey_id, "reason": NotShownReason.CONTEXT_MISMATCH.value}
             )
             continue
-        queued = ledger.pending(user_id, survey.survey_id)
+        # An expired queued display is never offered by pending(); handing it back would block the survey.
+        queued = ledger.pending(user_id, survey.survey_id, at - timedelta(days=PENDING_EXPIRY_DAYS))
         if queued is not None:
             candidates.append({"survey_id": survey.survey_id, "reason": None})
             return TriggerDecision(survey, queued.display_id, "pending", queued.seen_at, None, candidates)

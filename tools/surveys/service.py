@@ -8,7 +8,7 @@ display row (PostgreSQL) or holds SQLite's write lock, so concurrent submissions
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,14 @@ from store.repositories import surveys as repo
 from store.repositories.observations import Observation, insert_observation, persona_of
 from tools.surveys.defaults import default_surveys
 from tools.surveys.errors import SurveyInputError, SurveyNotFoundError, SurveyStateError
-from tools.surveys.evaluation import DisplayLedger, TriggerDecision, active_surveys, answered_totals, decide
+from tools.surveys.evaluation import (
+    PENDING_EXPIRY_DAYS,
+    DisplayLedger,
+    TriggerDecision,
+    active_surveys,
+    answered_totals,
+    decide,
+)
 from tools.surveys.model import (
     DEFAULT_MAX_DISPLAYS,
     LANGUAGE_PATTERN,
@@ -34,7 +41,6 @@ from tools.surveys.responses import answer_rows, check_answers
 from tools.surveys.throttle import DEFAULT_GLOBAL_RECONTACT_DAYS
 from tools.users import User, as_user
 
-PENDING_EXPIRY_DAYS = 14  # a queued survey nobody fetched for two weeks is stale: the moment has passed
 MAX_CONTEXT_KEYS = 50
 
 
@@ -175,8 +181,9 @@ class SurveyService:
         facts = _context(context, feature)
         moment = self._moment(at)
         with self.database.write() as connection:
+            repo.lock_user_triggers(connection, user.user_id)
             persona = user.persona_segment or persona_of(connection, user.user_id) or UNASSIGNED_PERSONA
-            surveys = active_surveys(connection)
+            surveys = active_surveys(connection, include_paused=True)
             decision = decide(
                 DisplayLedger.load(connection, [user.user_id]), surveys, user_id=user.user_id, persona=persona,
                 trigger=trigger_name, context=facts, at=moment, show_now=show_now,
@@ -184,6 +191,15 @@ class SurveyService:
             )  # fmt: skip
             if decision.new_display is not None:
                 repo.insert_displays(connection, [decision.new_display])
+            elif (
+                show_now
+                and decision.status == "pending"
+                and decision.display_id is not None
+                and decision.show_after is not None
+                and decision.show_after <= moment
+            ):  # queued earlier (an ingested event, show_now=False) and due: the caller shows it now
+                repo.update_display(connection, decision.display_id, {"status": "shown", "shown_at": moment})
+                decision = replace(decision, status="shown")
             return decision
 
     def pending(self, user_id: str, *, at: datetime | None = None) -> list[PendingSurvey]:
