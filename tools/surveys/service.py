@@ -39,6 +39,7 @@ from tools.surveys.model import (
 )
 from tools.surveys.responses import answer_rows, check_answers
 from tools.surveys.throttle import DEFAULT_GLOBAL_RECONTACT_DAYS
+from tools.surveys.webhooks import enqueue_response_webhook
 from tools.users import User, as_user
 
 MAX_CONTEXT_KEYS = 50
@@ -350,6 +351,7 @@ class SurveyService:
                 connection, display["id"],
                 {"status": "answered", "closed_at": moment, "shown_at": display["shown_at"] or moment},
             )  # fmt: skip
+            enqueue_response_webhook(connection, survey, display, answers, language, moment)
         elif display["status"] == "pending":
             repo.update_display(connection, display["id"], {"status": "shown", "shown_at": moment})
         for question_id, value in new.items():
