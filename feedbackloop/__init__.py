@@ -7,6 +7,12 @@ that implements it.
 from __future__ import annotations
 
 from feedbackloop.ab_testing import ABTestingFramework, ExperimentType
+from feedbackloop.auto_escalation import (
+    AutoEscalationSystem,
+    EscalationRule,
+    EscalationSeverity,
+    EscalationType,
+)
 from feedbackloop.journey_surveys import JourneySurveySystem, Survey, SurveyTrigger, SurveyType
 from feedbackloop.kpi_dashboard import KPICategory, KPIDashboardAggregator
 from feedbackloop.metrics import MetricCategory, MetricsTracker
@@ -19,8 +25,12 @@ from tools.users import User
 
 __all__ = [
     "ABTestingFramework",
+    "AutoEscalationSystem",
     "CanonicalEvent",
     "Database",
+    "EscalationRule",
+    "EscalationSeverity",
+    "EscalationType",
     "EventIngestor",
     "ExperimentType",
     "IngestSummary",

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./.feedbackloop/feedbackloop.db"
 StructuredOutputMethod = Literal["json_schema", "json_object_schema", "function_calling"]
+NotificationChannel = Literal["slack", "email", "pagerduty", "webhook", "file"]
+DEFAULT_SEND_RESOLVED_CHANNELS: tuple[NotificationChannel, ...] = ("slack", "pagerduty", "webhook", "file")
 
 
 class Settings(BaseSettings):
@@ -36,6 +38,36 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="signing secret of outbound webhooks (Standard Webhooks, whsec_<base64>)"
     )
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack incoming webhook URL for escalations; unset = no Slack channel"
+    )
+    smtp_host: str | None = Field(
+        None, description="SMTP server for escalation e-mail; unset = no e-mail channel"
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
+    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS")
+    smtp_username: str | None = Field(None, description="SMTP login; unset = no login")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_from: str | None = Field(None, description="sender address of escalation e-mail")
+    smtp_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated recipients of escalation e-mail"
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        None, description="PagerDuty Events API v2 routing key; unset = no PagerDuty channel"
+    )
+    pagerduty_events_url: str = Field(
+        "https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 endpoint"
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="generic escalation webhook (signed with the webhook secret; without it, absent)"
+    )
+    notification_file: Path | None = Field(
+        None, description="JSON-lines file that records every notification (demo mode); unset = none"
+    )
+    send_resolved_channels: Annotated[list[NotificationChannel], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_SEND_RESOLVED_CHANNELS),
+        description="comma-separated channels that are also told when an escalation group resolves",
+    )
     personas_file: Path | None = Field(None, description="TOML or YAML persona registry; unset = defaults")
     gross_margin: float = Field(0.8, gt=0, le=1, description="gross margin used by the LTV KPI")
     renewal_window_days: int = Field(14, ge=1, description="days after campaign_ended before a renewal fails")
@@ -45,9 +77,23 @@ class Settings(BaseSettings):
     max_batch_bytes: int = Field(500 * 1024, ge=1024, description="largest accepted request body")
     max_item_bytes: int = Field(32 * 1024, ge=256, description="largest accepted single event")
     max_batch_items: int = Field(2500, ge=1, description="most events in one batch")
+    alert_group_by: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["persona"], description="labels that group escalations into one notification"
+    )
+    alert_group_wait_seconds: int = Field(
+        30, ge=0, description="wait before a new group's first notification"
+    )
+    alert_group_interval_seconds: int = Field(300, ge=0, description="wait before re-sending a changed group")
+    alert_repeat_interval_seconds: int = Field(
+        4 * 3600, ge=60, description="re-send an unchanged firing group after this long (unless acknowledged)"
+    )
+    escalation_check_minutes: int = Field(
+        15, ge=1, le=1440, description="how often the worker runs the checks"
+    )
+    public_url: str | None = Field(None, description="base URL of this service, for links in notifications")
     log_level: str = Field("INFO", description="logging level of the service")
 
-    @field_validator("write_keys", mode="before")
+    @field_validator("write_keys", "smtp_to", "send_resolved_channels", "alert_group_by", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

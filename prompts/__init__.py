@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATE_DIR = Path(__file__).parent
 
@@ -32,3 +33,13 @@ def render(name: str, **variables: Any) -> str:
 
 def template_names() -> list[str]:
     return sorted(path.name for path in TEMPLATE_DIR.glob("*.j2"))
+
+
+@lru_cache(maxsize=1)
+def _sandbox() -> SandboxedEnvironment:
+    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+def render_string(template: str, **variables: Any) -> str:
+    """Render a template a user wrote (e.g. a rule's description) in Jinja2's sandbox: data, not code."""
+    return _sandbox().from_string(template).render(**variables)

@@ -311,3 +311,102 @@ class OutboxRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EscalationRuleRow(Base):
+    """A stored escalation rule; `definition` is the validated rule as JSON."""
+
+    __tablename__ = "escalation_rules"
+
+    rule_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EscalationInstanceRow(Base):
+    """The alert state of one label set (rule, persona, metric), keyed by the fingerprint of its labels."""
+
+    __tablename__ = "escalation_instances"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100), index=True)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    state: Mapped[str] = mapped_column(String(16))
+    active_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_true_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalation_id: Mapped[str | None] = mapped_column(String(64))
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EscalationRow(Base):
+    """An escalation: opened when its instance goes pending, tracked through firing to resolution."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_status_opened_at", "status", "opened_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    affected_personas: Mapped[list[str]] = mapped_column(JSONDocument)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
+    related: Mapped[dict[str, Any]] = mapped_column(
+        JSONDocument
+    )  # deployments and experiments near the change
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    firing_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EscalationHistoryRow(Base):
+    """What happened to an escalation and when (opened, fired, acknowledged, resolved, notified)."""
+
+    __tablename__ = "escalation_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    escalation_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class SilenceRow(Base):
+    """Label matchers that mute notifications between starts_at and ends_at (escalations still track state)."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationGroupRow(Base):
+    """Per channel and alert group: what was last sent and when, for group_wait/group_interval/repeat_interval."""
+
+    __tablename__ = "notification_groups"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    first_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_digest: Mapped[str | None] = mapped_column(String(64))
+    last_status: Mapped[str | None] = mapped_column(String(16))
