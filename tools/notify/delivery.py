@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -34,13 +34,20 @@ class Attempt:
     status_code: int | None
     error: str | None
     retry_after_seconds: float | None = None
+    # A channel's own verdict where the HTTP status cannot tell (SMTP replies, a file sink, Slack's 200 without
+    # "ok"): it overrides the status code's class. None = classify by status_code alone.
+    verdict: Literal["delivered", "final"] | None = None
 
     @property
     def delivered(self) -> bool:
+        if self.verdict is not None:
+            return self.verdict == "delivered"
         return self.status_code is not None and 200 <= self.status_code < 300
 
     @property
     def retryable(self) -> bool:
+        if self.verdict is not None:
+            return False
         if self.status_code is None:
             return True  # timeout or connection error
         return self.status_code == 429 or self.status_code >= 500
