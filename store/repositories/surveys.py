@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, case, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, case, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import EventRow, SurveyAnswerRow, SurveyDisplayRow, SurveyResponseRow, SurveyRow, UserRow
@@ -64,6 +64,19 @@ def lock_user_triggers(connection: Connection, user_id: str) -> None:
         connection.execute(
             select(func.pg_advisory_xact_lock(USER_TRIGGER_LOCK_CLASS, func.hashtext(user_id)))
         )
+
+
+def lock_users_triggers(connection: Connection, user_ids: Sequence[str]) -> None:
+    """The same locks for every user of an ingested chunk, in one statement and in hash order (so two chunks
+    always take them in the same order); a host app's trigger for one of these users waits for the chunk."""
+    if connection.dialect.name == "postgresql" and user_ids:
+        connection.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:lock_class, hashtext(u)) "
+                "FROM (SELECT DISTINCT unnest(CAST(:users AS text[])) AS u) AS locked ORDER BY hashtext(u)"
+            ),
+            {"lock_class": USER_TRIGGER_LOCK_CLASS, "users": sorted(set(user_ids))},
+        ).all()
 
 
 def display_row(connection: Connection, display_id: str, *, for_update: bool = False) -> RowMapping | None:

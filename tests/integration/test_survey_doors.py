@@ -289,8 +289,9 @@ def test_ingested_report_sent_queues_the_survey_and_answers_reach_the_results(cl
     nps = questions["nps"]["score"]
     assert (nps["kind"], nps["n"], nps["promoters"], nps["detractors"]) == ("nps", 3, 2, 1)
     assert nps["value"] == pytest.approx(100 / 3)
-    low, high = mean_interval(3, 1.0, 3.0) or (0.0, 0.0)  # +1, +1, −1
-    assert nps["interval"] == pytest.approx([100 * low, 100 * high])
+    low, high = mean_interval(3, 1.0, 3.0) or (0.0, 0.0)  # +1, +1, −1: the t-interval spans past ±100 …
+    assert (100 * low, 100 * high) == (pytest.approx(-253.5, abs=0.1), pytest.approx(320.2, abs=0.1))
+    assert nps["interval"] == [-100.0, 100.0]  # … and is clipped to what an NPS can be
     assert questions["nps"]["distribution"]["10"] == 1 and questions["nps"]["distribution"]["3"] == 1
     rating = questions["accuracy_rating"]["score"]
     assert (rating["kind"], rating["value"]) == ("mean", pytest.approx(11 / 3))

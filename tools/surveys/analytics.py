@@ -11,7 +11,7 @@ from typing import Any
 from store.database import Database
 from store.repositories import survey_analytics as sql
 from tools.stats.intervals import mean_interval, proportion_interval
-from tools.surveys.model import QuestionType, Survey
+from tools.surveys.model import SCALES, QuestionType, Survey
 from tools.surveys.redaction import redact_pii
 
 
@@ -71,15 +71,26 @@ def _rate(funnel: sql.DisplayFunnel) -> RateSummary:
 
 
 def score(question_type: str, sums: sql.AnswerSums) -> ScoreSummary:
-    """NPS as 100 × mean of +1 (promoter) / 0 / −1 (detractor), whose t-interval is the NPS interval."""
+    """NPS as 100 × mean of +1 (promoter) / 0 / −1 (detractor), whose t-interval is the NPS interval.
+
+    Intervals are clipped to what the scale can hold (−100…100 for NPS, the question's scale otherwise): with a
+    handful of answers a t-interval reaches past it, and a score of 320 means nothing to anyone.
+    """
     if question_type == QuestionType.NPS:
         net = sums.promoters - sums.detractors
         interval = mean_interval(sums.n, net, sums.promoters + sums.detractors)
         value = 100.0 * net / sums.n if sums.n else None
-        scaled = (100.0 * interval[0], 100.0 * interval[1]) if interval else None
+        scaled = _clip((100.0 * interval[0], 100.0 * interval[1]), (-100, 100)) if interval else None
         return ScoreSummary(sums.n, value, scaled, "nps", sums.promoters, sums.detractors)
     mean = sums.total / sums.n if sums.n else None
-    return ScoreSummary(sums.n, mean, mean_interval(sums.n, sums.total, sums.sum_squares), "mean")
+    interval = mean_interval(sums.n, sums.total, sums.sum_squares)
+    bounds = SCALES.get(question_type)
+    return ScoreSummary(sums.n, mean, _clip(interval, bounds) if interval and bounds else interval, "mean")
+
+
+def _clip(interval: tuple[float, float], bounds: tuple[int, int]) -> tuple[float, float]:
+    low, high = bounds
+    return max(float(low), interval[0]), min(float(high), interval[1])
 
 
 def _total(parts: list[sql.AnswerSums]) -> sql.AnswerSums:

@@ -78,9 +78,18 @@ class DisplayLedger:
     def add(self, user_id: str, record: DisplayRecord) -> None:
         self.records.setdefault(user_id, []).append(record)
 
-    def history(self, user_id: str, survey_id: str) -> UserSurveyHistory:
-        mine = [r for r in self.records.get(user_id, []) if r.survey_id == survey_id]
-        others = [r.seen_at for r in self.records.get(user_id, []) if r.survey_id != survey_id]
+    def history(
+        self, user_id: str, survey_id: str, expired_before: datetime | None = None
+    ) -> UserSurveyHistory:
+        """The user's displays; a queued display that expired (due before `expired_before`, never shown) was
+        never seen, so it counts neither as a display nor as contact."""
+        seen = [
+            r
+            for r in self.records.get(user_id, [])
+            if not (r.status == "pending" and expired_before is not None and r.seen_at < expired_before)
+        ]
+        mine = [r for r in seen if r.survey_id == survey_id]
+        others = [r.seen_at for r in seen if r.survey_id != survey_id]
         return UserSurveyHistory(
             displays_of_survey=len(mine),
             answered_survey=any(r.status == "answered" for r in mine),
@@ -145,12 +154,14 @@ def decide(
             )
             continue
         # An expired queued display is never offered by pending(); handing it back would block the survey.
-        queued = ledger.pending(user_id, survey.survey_id, at - timedelta(days=PENDING_EXPIRY_DAYS))
+        expiry = at - timedelta(days=PENDING_EXPIRY_DAYS)
+        queued = ledger.pending(user_id, survey.survey_id, expiry)
         if queued is not None:
             candidates.append({"survey_id": survey.survey_id, "reason": None})
             return TriggerDecision(survey, queued.display_id, "pending", queued.seen_at, None, candidates)
+        history = ledger.history(user_id, survey.survey_id, expired_before=expiry)
         reason = reason_not_to_show(
-            survey, user_id=user_id, persona=persona, at=at, history=ledger.history(user_id, survey.survey_id),
+            survey, user_id=user_id, persona=persona, at=at, history=history,
             answered_total=answered.get(survey.survey_id, 0), global_recontact_days=global_recontact_days,
         )  # fmt: skip
         candidates.append({"survey_id": survey.survey_id, "reason": reason.value if reason else None})

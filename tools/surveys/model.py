@@ -140,7 +140,7 @@ class Question:
     translations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
-        if not isinstance(self.question_id, str) or not QUESTION_ID_PATTERN.match(self.question_id):
+        if not isinstance(self.question_id, str) or not QUESTION_ID_PATTERN.fullmatch(self.question_id):
             raise SurveyInputError(f"{where}.question_id", "must be 1–64 letters, digits, '_', '.', '-'")
         self.text = _text(self.text, f"{where}.text")
         self.type = _enum(QuestionType, self.type, f"{where}.type")
@@ -177,7 +177,7 @@ class Question:
         return checked
 
     def _check_translation(self, language: Any, translated: Any, name: str) -> None:
-        if not isinstance(language, str) or not LANGUAGE_PATTERN.match(language):
+        if not isinstance(language, str) or not LANGUAGE_PATTERN.fullmatch(language):
             raise SurveyInputError(name, "language must be a code such as 'de' or 'pt-BR'")
         if not isinstance(translated, Mapping) or set(translated) - {"text", "options"}:
             raise SurveyInputError(name, 'must be {"text": …, "options": […]} (options for choice questions)')
@@ -247,13 +247,15 @@ class Survey:
         self._validate()
 
     def _validate(self) -> None:
-        if not isinstance(self.survey_id, str) or not ID_PATTERN.match(self.survey_id):
+        if not isinstance(self.survey_id, str) or not ID_PATTERN.fullmatch(self.survey_id):
             raise SurveyInputError(
                 "survey_id", "must be 1–100 letters, digits, '_', '.', '-', starting alphanumeric"
             )
         self.survey_type = SurveyType(_enum(SurveyType, self.survey_type, "survey_type"))
         self.trigger = _trigger(self.trigger)
-        self.name = _text(self.name, "name", limit=255) if self.name else self.survey_id.replace("_", " ")
+        self.name = (
+            _text(self.name, "name", limit=255) if self.name != "" else self.survey_id.replace("_", " ")
+        )
         self.questions = _questions(self.questions, self.survey_type)
         self.trigger_context = _context(self.trigger_context)
         self.persona_segments = _personas(self.persona_segments)
@@ -335,7 +337,7 @@ class Survey:
 
 def _webhook_url(value: Any) -> str:
     url = _text(value, "webhook_url", limit=2000)
-    if not re.match(r"^https?://[^\s/?#]+\S*$", url):
+    if not re.fullmatch(r"https?://[^\s/?#]+\S*", url):
         raise SurveyInputError("webhook_url", f"must be an http(s) URL, got {url!r}")
     return url
 
@@ -343,7 +345,7 @@ def _webhook_url(value: Any) -> str:
 def _trigger(value: Any) -> str:
     if isinstance(value, SurveyTrigger):
         return value.value
-    if not isinstance(value, str) or not TRIGGER_PATTERN.match(value):
+    if not isinstance(value, str) or not TRIGGER_PATTERN.fullmatch(value):
         known = ", ".join(t.value for t in SurveyTrigger)
         raise SurveyInputError("trigger", f"must be one of {known} or an event name; got {value!r}")
     # The name ingestion gives the event ("Report Exported" → report_exported), or the survey would never fire.

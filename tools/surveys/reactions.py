@@ -56,6 +56,7 @@ def react_to_events(
     if not firing:
         return []
     users = [e.user_id for e in firing if e.user_id is not None]
+    repo.lock_users_triggers(connection, users)  # a host app's trigger for these users waits for this chunk
     personas = repo.personas_of(connection, users)
     firsts = {
         name: repo.first_event_times(connection, name, users)

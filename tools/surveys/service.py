@@ -183,7 +183,8 @@ class SurveyService:
         moment = self._moment(at)
         with self.database.write() as connection:
             repo.lock_user_triggers(connection, user.user_id)
-            persona = user.persona_segment or persona_of(connection, user.user_id) or UNASSIGNED_PERSONA
+            given = (user.persona_segment or "").strip().lower() or None  # survey targeting is lower-case
+            persona = given or persona_of(connection, user.user_id) or UNASSIGNED_PERSONA
             surveys = active_surveys(connection, include_paused=True)
             decision = decide(
                 DisplayLedger.load(connection, [user.user_id]), surveys, user_id=user.user_id, persona=persona,
@@ -263,7 +264,9 @@ class SurveyService:
         may add answers to a partial response but never change one already given (409). Without `partial`, every
         required question must be answered (422 naming the first missing one).
         """
-        if language is not None and (not isinstance(language, str) or not LANGUAGE_PATTERN.match(language)):
+        if language is not None and (
+            not isinstance(language, str) or not LANGUAGE_PATTERN.fullmatch(language)
+        ):
             raise SurveyInputError("language", "must be a language code such as 'de' or 'pt-BR'")
         moment = self._moment(at)
         with self.database.write() as connection:
@@ -308,6 +311,11 @@ class SurveyService:
             display = _display(connection, display_id, for_update=True)
             if user is not None and as_user(user).user_id != display["user_id"]:
                 raise SurveyInputError("user_id", f"display {display_id!r} belongs to another user")
+            if survey_id is not None and survey_id != display["survey_id"]:
+                raise SurveyInputError(
+                    "display_id",
+                    f"display {display_id!r} is of survey {display['survey_id']!r}, not {survey_id!r}",
+                )
             return display
         if user is None or survey_id is None:
             raise SurveyInputError("display_id", "give the display id, or the user and the survey id")
