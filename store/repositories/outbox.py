@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,9 @@ def enqueue(connection: Connection, values: Mapping[str, Any]) -> None:
     connection.execute(insert(OutboxRow).values(**values))
 
 
-def claim_due(connection: Connection, now: datetime, lease: timedelta, limit: int) -> list[RowMapping]:
+def claim_due(
+    connection: Connection, now: datetime, lease: timedelta, limit: int, *, event_types: Sequence[str]
+) -> list[RowMapping]:
     """Pending rows due at `now`, pushed `lease` into the future so a concurrent deliverer skips them.
 
     PostgreSQL skips rows another transaction holds (SKIP LOCKED); SQLite serialises writers, so the lease alone
@@ -23,7 +25,11 @@ def claim_due(connection: Connection, now: datetime, lease: timedelta, limit: in
     """
     statement = (
         select(OutboxRow.__table__)
-        .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+        .where(
+            OutboxRow.status == "pending",
+            OutboxRow.next_attempt_at <= now,
+            OutboxRow.event_type.in_(list(event_types)),
+        )
         .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
         .limit(limit)
     )

@@ -241,21 +241,7 @@ def _line(row: Mapping[str, Any]) -> AlertLine:
     return AlertLine(
         escalation_id=row["id"], fingerprint=row["fingerprint"], status=row["status"],
         severity=row["severity"], title=row["title"], description=row["description"],
-        labels={k: str(v) for k, v in row["labels"].items()},
+        labels={k: str(v) for k, v in row["labels"].items()} | {"type": row["type"], "severity": row["severity"]},
         evidence=[Evidence(**e) for e in row["evidence"]],
         opened_at=row["opened_at"], resolved_at=row["resolved_at"],
     )  # fmt: skip
-
-
-def notification_from_dict(data: Mapping[str, Any]) -> Notification:
-    """The inverse of Notification.as_dict (an outbox payload back into the object a notifier sends)."""
-    alerts = [
-        AlertLine(**(dict(a) | {
-            "evidence": [Evidence(**e) for e in a["evidence"]],
-            "opened_at": datetime.fromisoformat(a["opened_at"]) if a["opened_at"] else None,
-            "resolved_at": datetime.fromisoformat(a["resolved_at"]) if a["resolved_at"] else None,
-        }))
-        for a in data["alerts"]
-    ]  # fmt: skip
-    values = dict(data) | {"alerts": alerts, "sent_at": datetime.fromisoformat(data["sent_at"])}
-    return Notification(**values)

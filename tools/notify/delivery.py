@@ -9,17 +9,21 @@ is failed too, with its last error kept.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from store.database import Database
 from store.repositories import outbox as repo
+from tools.notify.message import Notification
 from tools.notify.signing import headers
+
+if TYPE_CHECKING:  # the channels import this module for Attempt
+    from tools.notify.channels.base import Notifier
 
 DEFAULT_MAX_ATTEMPTS = 8
 BASE_BACKOFF_SECONDS = 30.0
@@ -99,32 +103,56 @@ def post_webhook(
     )
 
 
+SURVEY_WEBHOOK = "survey.response.completed"
+ESCALATION_GROUP = "escalation.group"
+
+
 def deliver_due(
     database: Database,
     *,
-    secret: str,
+    secret: str | None = None,
+    notifiers: Mapping[str, Notifier] | None = None,
     client: httpx.Client | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     limit: int = 100,
 ) -> DeliveryReport:
-    """One pass over the due messages (at most `limit`); each attempt's outcome is committed on its own."""
+    """One pass over the due messages (at most `limit`); each attempt's outcome is committed on its own.
+
+    Survey webhooks are sent when `secret` is given (never unsigned); escalation notifications when `notifiers`
+    is given, each through the notifier of its channel. A notification for a channel that is not configured
+    (any more) is final: retrying cannot make a channel appear.
+    """
+    kinds = ([SURVEY_WEBHOOK] if secret else []) + ([ESCALATION_GROUP] if notifiers is not None else [])
     report = DeliveryReport()
+    if not kinds:
+        return report
     owned = client is None
     client = client or httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS)
     try:
         with database.write() as connection:
-            due = repo.claim_due(connection, clock(), CLAIM_LEASE, limit)
+            due = repo.claim_due(connection, clock(), CLAIM_LEASE, limit, event_types=kinds)
         for message in due:
             now = clock()
-            attempt = post_webhook(
-                client, message["destination"], message["id"], message["payload"], secret, now
-            )
+            if message["event_type"] == ESCALATION_GROUP:
+                attempt = _notify(notifiers or {}, message, now)
+            else:
+                assert secret is not None
+                attempt = post_webhook(
+                    client, message["destination"], message["id"], message["payload"], secret, now
+                )
             _record(database, message, attempt, now, max_attempts, report)
     finally:
         if owned:
             client.close()
     return report
+
+
+def _notify(notifiers: Mapping[str, Notifier], message: Any, now: datetime) -> Attempt:
+    notifier = notifiers.get(message["channel"])
+    if notifier is None:
+        return Attempt(None, f"channel {message['channel']!r} is not configured", verdict="final")
+    return notifier.send(Notification.from_dict(message["payload"]), now=now)
 
 
 def _record(

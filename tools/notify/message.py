@@ -6,6 +6,7 @@ with its evidence, so the receiver never has to piece a picture together from se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -62,3 +63,16 @@ class Notification:
             for key in ("opened_at", "resolved_at"):
                 alert[key] = alert[key].isoformat() if alert[key] else None
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Notification:
+        """The inverse of as_dict (an outbox payload back into what a notifier sends)."""
+        alerts = [
+            AlertLine(**(dict(a) | {
+                "evidence": [Evidence(**e) for e in a["evidence"]],
+                "opened_at": datetime.fromisoformat(a["opened_at"]) if a["opened_at"] else None,
+                "resolved_at": datetime.fromisoformat(a["resolved_at"]) if a["resolved_at"] else None,
+            }))
+            for a in data["alerts"]
+        ]  # fmt: skip
+        return cls(**(dict(data) | {"alerts": alerts, "sent_at": datetime.fromisoformat(data["sent_at"])}))
