@@ -15,8 +15,8 @@ from sqlalchemy import Connection
 from tools.escalation.model import EscalationInputError
 from tools.kpis.compute import compute_kpis
 from tools.kpis.definitions import KPI_ALIASES, KPIS_BY_NAME
-from tools.kpis.model import KpiSnapshot, KpiValue
-from tools.metrics.compute import METRIC_ALIASES, METRIC_SPECS, metric_reports
+from tools.kpis.model import KpiValue
+from tools.metrics.compute import METRIC_ALIASES, METRIC_SPECS, window_summaries
 from tools.metrics.model import MetricSummary
 from tools.stats.statistics import BinomialStatistic, MeanStatistic
 from tools.window import Window
@@ -50,29 +50,42 @@ def resolve_metric(name: str) -> tuple[Source, str]:
 
 @dataclass
 class MeasurementCache:
-    """Per-persona measurements of one check, computed on first use."""
+    """Per-persona measurements of one check, computed on first use.
+
+    `plan` maps each window to the canonical metric and KPI names the check reads over it (from `plan_for`):
+    the first request for a window computes all of them in one pass (per-active-user metrics share the window's
+    activity scan; KPIs run only their own queries); without a plan each request computes what it names.
+    """
 
     connection: Connection
     renewal_window_days: int = 14
     gross_margin: float = 0.8
+    plan: dict[Window, set[str]] = field(default_factory=dict)
     _metrics: dict[tuple[str, Window], dict[str, Measurement]] = field(default_factory=dict)
-    _kpis: dict[Window, KpiSnapshot] = field(default_factory=dict)
+    _kpis: dict[tuple[str, Window], dict[str, Measurement]] = field(default_factory=dict)
 
     def by_persona(self, metric: str, window: Window) -> dict[str, Measurement]:
         source, name = resolve_metric(metric)
+        wanted = self.plan.get(window, set()) | {name}
         if source == "metric":
-            key = (name, window)
-            if key not in self._metrics:
-                [report] = metric_reports(
-                    self.connection, [name], window, renewal_window_days=self.renewal_window_days
+            if (name, window) not in self._metrics:
+                names = sorted(n for n in wanted if resolve_metric(n)[0] == "metric")
+                computed = window_summaries(
+                    self.connection, names, window, renewal_window_days=self.renewal_window_days
                 )
-                self._metrics[key] = {p: _from_summary(c.current) for p, c in report.personas.items()}
-            return self._metrics[key]
-        if window not in self._kpis:
-            self._kpis[window] = compute_kpis(self.connection, window, gross_margin=self.gross_margin)
-        return {
-            p: _from_kpi(values[name]) for p, values in self._kpis[window].personas.items() if name in values
-        }
+                for metric_name, summaries in computed.items():
+                    self._metrics[(metric_name, window)] = {
+                        p: _from_summary(m) for p, m in summaries.items() if p is not None
+                    }
+            return self._metrics[(name, window)]
+        if (name, window) not in self._kpis:
+            names = sorted(n for n in wanted if resolve_metric(n)[0] == "kpi")
+            snapshot = compute_kpis(self.connection, window, gross_margin=self.gross_margin, only=names)
+            for kpi in names:
+                self._kpis[(kpi, window)] = {
+                    p: _from_kpi(values[kpi]) for p, values in snapshot.personas.items()
+                }
+        return self._kpis[(name, window)]
 
 
 def pooled(parts: list[dict[str, Measurement]]) -> dict[str, Measurement]:

@@ -156,7 +156,12 @@ class EscalationService:
     def _check(self, connection: Connection, at: datetime, days: int) -> CheckResult:
         rules = [parse_rule(row["definition"]) for row in repo.rule_rows(connection, enabled_only=True)]
         instances = repo.instance_rows(connection)
-        cache = MeasurementCache(connection, self.renewal_window_days, self.gross_margin)
+        plan: dict[Window, set[str]] = {}
+        for rule in rules:  # which metrics each window needs, so the cache computes each window once
+            current_window = Window(at - timedelta(days=rule.period_days or days), at)
+            for window in [current_window, *_baseline_windows(rule, current_window)]:
+                plan.setdefault(window, set()).add(resolve_metric(rule.metric)[1])
+        cache = MeasurementCache(connection, self.renewal_window_days, self.gross_margin, plan=plan)
         tally: dict[str, list[str]] = {"opened": [], "fired": [], "resolved": []}
         evaluated = no_data = 0
         for rule in rules:

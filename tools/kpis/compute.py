@@ -7,7 +7,7 @@ and the reasons why a value is missing. See docs/kpis.md for the definitions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -60,11 +60,41 @@ class SegmentInputs:
         return DAYS_PER_MONTH / self.window_days
 
 
+# The aggregates each KPI is computed from, so a caller that needs a few KPIs runs only their queries.
+SOURCES_OF_KPI: dict[str, frozenset[str]] = {
+    "conversion_rate": frozenset({"conversions"}),
+    "ltv": frozenset({"subscriptions", "activity"}),
+    "cac": frozenset({"subscriptions", "acquisition"}),
+    "ltv_cac_ratio": frozenset({"subscriptions", "activity", "acquisition"}),
+    "retention_rate": frozenset({"subscriptions"}),
+    "upsell_rate": frozenset({"subscriptions"}),
+    "expansion_rate": frozenset({"subscriptions"}),
+    "net_revenue_retention": frozenset({"subscriptions"}),
+    "support_case_frequency": frozenset({"activity"}),
+    "support_resolution_time": frozenset({"resolution_hours"}),
+    "automation_coverage": frozenset({"activity"}),
+    "infra_cost_per_user": frozenset({"activity", "infra"}),
+    "task_completion_rate": frozenset({"activity"}),
+    "nps": frozenset({"nps"}),
+    "feature_reuse_rate": frozenset({"activity"}),
+    "time_to_value_minutes": frozenset({"time_to_value_minutes"}),
+}
+
+
 def compute_kpis(
-    connection: Connection, window: Window, *, gross_margin: float = DEFAULT_GROSS_MARGIN
+    connection: Connection,
+    window: Window,
+    *,
+    gross_margin: float = DEFAULT_GROSS_MARGIN,
+    only: Sequence[str] | None = None,
 ) -> KpiSnapshot:
-    """Every KPI of KPI_DEFINITIONS for `window`, overall and for every persona that has users."""
-    sources = _Sources.query(connection, window)
+    """Every KPI of KPI_DEFINITIONS for `window`, overall and for every persona that has users.
+
+    With `only`, just those KPIs' aggregates are queried; the other KPIs of the snapshot are then computed from
+    empty inputs and must not be read (escalation checks use this to pay only for the KPIs their rules name).
+    """
+    needed = None if only is None else frozenset().union(*(SOURCES_OF_KPI[name] for name in only))
+    sources = _Sources.query(connection, window, needed)
     personas = repository.personas_with_users(connection)
 
     def segment(persona: str | None) -> SegmentInputs:
@@ -91,18 +121,31 @@ class _Sources:
     infra: CostTotal
 
     @classmethod
-    def query(cls, connection: Connection, window: Window) -> _Sources:
+    def query(cls, connection: Connection, window: Window, needed: frozenset[str] | None = None) -> _Sources:
         start, end = window.start, window.end
+
+        def wanted(source: str) -> bool:
+            return needed is None or source in needed
+
+        def empty(counts: T) -> ByPersona[T]:
+            return ByPersona(counts, {})
+
         return cls(
-            activity=repository.window_activity(connection, start, end),
-            subscriptions=repository.subscriptions(connection, start, end),
-            conversions=repository.conversions(connection, start, end),
-            acquisition=repository.acquisition_costs(connection, start, end),
-            resolution_hours=repository.resolution_hours(connection, start, end),
-            time_to_value_minutes=repository.time_to_value_minutes(connection, start, end),
-            nps=repository.nps_answers(connection, start, end),
-            infra=repository.infra_cost(connection, start, end),
-        )
+            activity=repository.window_activity(connection, start, end)
+            if wanted("activity") else empty(WindowActivity()),
+            subscriptions=repository.subscriptions(connection, start, end)
+            if wanted("subscriptions") else empty(SubscriptionCounts()),
+            conversions=repository.conversions(connection, start, end)
+            if wanted("conversions") else empty(ConversionCounts()),
+            acquisition=repository.acquisition_costs(connection, start, end)
+            if wanted("acquisition") else empty(CostTotal()),
+            resolution_hours=repository.resolution_hours(connection, start, end)
+            if wanted("resolution_hours") else empty(Distribution()),
+            time_to_value_minutes=repository.time_to_value_minutes(connection, start, end)
+            if wanted("time_to_value_minutes") else empty(Distribution()),
+            nps=repository.nps_answers(connection, start, end) if wanted("nps") else empty(NpsCounts()),
+            infra=repository.infra_cost(connection, start, end) if wanted("infra") else CostTotal(),
+        )  # fmt: skip
 
     def segment(self, persona: str | None, *, window_days: float, gross_margin: float) -> SegmentInputs:
         """Inputs of one persona (None: everyone); a persona absent from an aggregate had none of it."""

@@ -90,6 +90,32 @@ def metric_reports(
     return reports
 
 
+def window_summaries(
+    connection: Connection,
+    metrics: Sequence[str],
+    window: Window,
+    *,
+    renewal_window_days: int = 14,
+) -> dict[str, dict[str | None, MetricSummary]]:
+    """Each metric over one window only, per persona (None = everyone): no previous window, no daily series.
+
+    What an escalation check needs for each window it compares; per-active-user metrics share one scan of the
+    window's events.
+    """
+    activity = metric_sql.ActivityTables(connection)
+    summaries: dict[str, dict[str | None, MetricSummary]] = {}
+    for name in metrics:
+        metric = METRIC_ALIASES.get(name, name)
+        spec = spec_for(metric)
+        context = _Context(connection, activity, metric, spec, renewal_window_days)
+        aggregates, _ = _aggregates(context, window, daily=False)
+        summaries[name] = {
+            key: _summary(metric, spec, window, key, aggregate) for key, aggregate in aggregates.items()
+        }
+    activity.close()
+    return summaries
+
+
 def _report(
     connection: Connection,
     activity: metric_sql.ActivityTables,
