@@ -18,6 +18,7 @@ from sqlalchemy import inspect
 from feedbackloop.cli.experiment_tables import results_view
 from feedbackloop.dashboard.build import build_dashboard
 from feedbackloop.dashboard.render import render_dashboard
+from feedbackloop.demo_escalations import print_escalations, replay_checks
 from feedbackloop.demo_surveys import answer_surveys, print_surveys
 from feedbackloop.settings import Settings
 from prompts import render
@@ -125,11 +126,19 @@ def run_demo(
         summary.add(run_demo_experiments(database, ingestor, config, progress))
         regression = planted_regression(database, config)
         answer_surveys(database, progress, until=period_end(config), regression=regression, seed=config.seed)
+        replay = (
+            replay_checks(database, progress, deployed_at=regression.since, end=period_end(config),
+                          notifications_file=_beside(database_url, "notifications.jsonl"))
+            if regression is not None
+            else None
+        )  # fmt: skip
     seconds = time.perf_counter() - started
     print_summary(console, database, summary, seconds, config)
     print_experiments(console, database)
     start = period_end(config) - timedelta(days=config.days)
     print_surveys(console, database, start=start, end=period_end(config), regression=regression)
+    if replay is not None:
+        print_escalations(console, database, replay)
     dashboard_path = write_dashboard(console, database, database_url, config)
     console.print(
         render(
@@ -177,13 +186,7 @@ def print_experiments(console: Console, database: Database) -> None:
 
 def write_dashboard(console: Console, database: Database, database_url: str, config: SyntheticConfig) -> Path:
     """The KPI dashboard of the last 30 days of demo data, next to the demo database."""
-    parsed = normalise_url(database_url)
-    folder = (
-        Path(parsed.database).parent
-        if parsed.get_backend_name() == "sqlite" and parsed.database
-        else Path(".")
-    )
-    path = folder / "dashboard.html"
+    path = _beside(database_url, "dashboard.html")
     window = Window.last_days(min(DASHBOARD_DAYS, config.days), config.end)
     with console.status("computing KPIs and metrics for the dashboard"):
         page = render_dashboard(build_dashboard(database, Settings(database_url=database_url), window))
@@ -192,6 +195,13 @@ def write_dashboard(console: Console, database: Database, database_url: str, con
         f"\nKPI dashboard of the last {window.days:.0f} days: [bold]{path.resolve()}[/] (open it in a browser)"
     )
     return path
+
+
+def _beside(database_url: str, name: str) -> Path:
+    """A file next to the demo's SQLite database (the current directory for PostgreSQL)."""
+    parsed = normalise_url(database_url)
+    sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database
+    return (Path(parsed.database).parent if sqlite_file and parsed.database else Path(".")) / name
 
 
 def print_summary(
