@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/kpis.py
 	$(BIN)/python bench/experiments.py
+	$(BIN)/python bench/escalation.py
 
 ci: lint test
 

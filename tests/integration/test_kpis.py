@@ -492,3 +492,17 @@ def test_synthetic_numbers_are_the_same_on_sqlite(database: Database, tmp_path: 
                 assert have[name].value is None, name
             else:
                 assert have[name].value == pytest.approx(kpi.value, rel=1e-9), name
+
+
+@pytest.mark.parametrize(
+    "names", [("ltv",), ("retention_rate", "nps"), ("ltv_cac_ratio", "support_case_frequency")]
+)
+def test_computing_only_some_kpis_gives_the_same_values(hand_built: Database, names: tuple[str, ...]) -> None:
+    """Escalation checks ask for a few KPIs (`only=`): the figures must be those of the full computation."""
+    with hand_built.read() as connection:
+        full = compute_kpis(connection, WINDOW)
+        some = compute_kpis(connection, WINDOW, only=list(names))
+    for name in names:
+        assert some.overall[name].as_dict() == full.overall[name].as_dict(), name
+        for persona, values in full.personas.items():
+            assert some.personas[persona][name].as_dict() == values[name].as_dict(), (persona, name)

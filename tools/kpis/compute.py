@@ -63,9 +63,9 @@ class SegmentInputs:
 # The aggregates each KPI is computed from, so a caller that needs a few KPIs runs only their queries.
 SOURCES_OF_KPI: dict[str, frozenset[str]] = {
     "conversion_rate": frozenset({"conversions"}),
-    "ltv": frozenset({"subscriptions", "activity"}),
+    "ltv": frozenset({"subscriptions", "payments"}),
     "cac": frozenset({"subscriptions", "acquisition"}),
-    "ltv_cac_ratio": frozenset({"subscriptions", "activity", "acquisition"}),
+    "ltv_cac_ratio": frozenset({"subscriptions", "payments", "acquisition"}),
     "retention_rate": frozenset({"subscriptions"}),
     "upsell_rate": frozenset({"subscriptions"}),
     "expansion_rate": frozenset({"subscriptions"}),
@@ -131,8 +131,9 @@ class _Sources:
             return ByPersona(counts, {})
 
         return cls(
-            activity=repository.window_activity(connection, start, end)
-            if wanted("activity") else empty(WindowActivity()),
+            activity=repository.window_activity(connection, start, end) if wanted("activity")
+            else repository.payments(connection, start, end) if wanted("payments")  # revenue only
+            else empty(WindowActivity()),
             subscriptions=repository.subscriptions(connection, start, end)
             if wanted("subscriptions") else empty(SubscriptionCounts()),
             conversions=repository.conversions(connection, start, end)
