@@ -277,8 +277,9 @@ class ActivityTables:
     """Per (user, UTC day) event counts of a window, computed once into a temporary table and shared by every
     per-active-user metric and its daily series: one scan of the window's events instead of one per metric."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, daily: bool = True) -> None:
         self.connection = connection
+        self.daily = daily  # False: one row per user (its first day), for callers that need no daily series
         self._tables: dict[tuple[datetime, datetime], Table] = {}
 
     def table(self, start: datetime, end: datetime) -> Table:
@@ -288,10 +289,15 @@ class ActivityTables:
                 func.sum(case((EventRow.name == name, 1), else_=0)).label(column)
                 for name, column in COUNTED_EVENTS.items()
             ]
+            keys = (EventRow.user_id, day) if self.daily else (EventRow.user_id,)
             activity = (
-                select(EventRow.user_id.label("user_id"), day.label("day"), *counts)
+                select(
+                    EventRow.user_id.label("user_id"),
+                    (day if self.daily else func.min(day)).label("day"),
+                    *counts,
+                )
                 .where(_in(EventRow.timestamp, start, end), EventRow.user_id.is_not(None))
-                .group_by(EventRow.user_id, day)
+                .group_by(*keys)
             )
             statement = CreateTableAs(activity, f"fl_activity_{uuid.uuid4().hex[:12]}", temporary=True)
             self.connection.execute(statement)

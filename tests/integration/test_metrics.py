@@ -18,7 +18,7 @@ from store.database import Database
 from tests.helpers import store_snapshot
 from tools.events.ingest import EventIngestor
 from tools.events.model import CanonicalEvent
-from tools.metrics.compute import metric_report
+from tools.metrics.compute import metric_report, window_summaries
 from tools.metrics.tracking import MetricInputError
 from tools.window import Window
 
@@ -265,3 +265,20 @@ def test_renewal_failures_appear_in_the_daily_series_on_their_decision_day(loade
     # c1 renewed 03-02 (success) and c2's failure is decided 02-16 + 14 days = 03-02: both on 03-02.
     assert daily["2026-03-02"].n == 2 and daily["2026-03-02"].value == pytest.approx(0.5)
     assert sum(p.n for p in daily.values()) == 2
+
+
+@pytest.mark.parametrize(
+    "metric", ["time_to_value", "report_accuracy", "renewal_success", "error_rate", "support_incidents"]
+)
+def test_single_window_summaries_equal_the_reports(loaded: Database, metric: str) -> None:
+    """window_summaries (what escalation checks read: one window, no daily series) agrees with metric_report."""
+    with loaded.read() as connection:
+        summaries = window_summaries(connection, [metric], WINDOW)[metric]
+    full = report(loaded, metric)
+    expected = {None: full.overall.current} | {p: c.current for p, c in full.personas.items()}
+    assert set(summaries) <= set(expected)
+    for persona, summary in summaries.items():
+        reference = expected[persona]
+        assert (summary.n, summary.value, summary.numerator, summary.sum_squares) == (
+            reference.n, reference.value, reference.numerator, reference.sum_squares,
+        ), persona  # fmt: skip

@@ -102,7 +102,7 @@ def window_summaries(
     What an escalation check needs for each window it compares; per-active-user metrics share one scan of the
     window's events.
     """
-    activity = metric_sql.ActivityTables(connection)
+    activity = metric_sql.ActivityTables(connection, daily=False)
     summaries: dict[str, dict[str | None, MetricSummary]] = {}
     for name in metrics:
         metric = METRIC_ALIASES.get(name, name)
