@@ -8,11 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from feedbackloop.api import experiments, health, ingest, kpis, metrics, surveys
+from feedbackloop.api import escalations, experiments, health, ingest, kpis, metrics, surveys
+from feedbackloop.api.escalation_bodies import install_escalation_errors
 from feedbackloop.api.experiment_bodies import install_experiment_errors
 from feedbackloop.api.state import AppState
 from feedbackloop.api.survey_bodies import install_survey_errors
 from feedbackloop.settings import Settings, get_settings
+from feedbackloop.worker import escalation_service
 from store.database import Database
 from tools.events.ingest import EventIngestor
 from tools.events.segment import PayloadError
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     # First start on a database: the product's default surveys (editable afterwards like any other).
     SurveyService(database, global_recontact_days=settings.survey_recontact_days).ensure_defaults()
+    escalation_service(database, settings).ensure_default_rules()  # and the five default escalation rules
     if not settings.write_keys:
         log.warning(
             "FEEDBACKLOOP_WRITE_KEYS is empty: ingestion accepts events without a write key. Local use only."
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_experiment_errors(app)
     install_survey_errors(app)
+    install_escalation_errors(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -64,4 +68,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(kpis.router)
     app.include_router(experiments.router)
     app.include_router(surveys.router)
+    app.include_router(escalations.router)
     return app

@@ -301,11 +301,55 @@ def serve(
     run_server(host=host, port=port, workers=workers)
 
 
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="run each job once and exit (cron, tests)")] = False,
+    check_minutes: Annotated[
+        int | None,
+        typer.Option(
+            "--check-minutes",
+            min=1,
+            max=1440,
+            help="minutes between escalation checks (default FEEDBACKLOOP_ESCALATION_CHECK_MINUTES)",
+            show_default=False,
+        ),
+    ] = None,
+    deliver_seconds: Annotated[
+        float, typer.Option("--deliver-seconds", min=0.1, max=3600, help="seconds between outbox deliveries")
+    ] = 10.0,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the periodic jobs (escalation checks, notification and webhook delivery) until SIGTERM or SIGINT.
+    Several workers may run: one evaluates at a time (PostgreSQL advisory lock, SQLite file lock)."""
+    import logging
+    import sys
+
+    from feedbackloop.worker import run_worker
+
+    settings = load_settings(database_url)
+    try:
+        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    except ValueError as exc:
+        raise fail(f"FEEDBACKLOOP_LOG_LEVEL: {exc}") from None
+    database = open_database(settings.database_url)
+    try:
+        code = run_worker(database, settings, once=once, check_minutes=check_minutes,
+                          deliver_seconds=deliver_seconds)  # fmt: skip
+    except ValueError as exc:  # a notification channel or the webhook secret is set but unusable
+        raise fail(f"invalid configuration: {exc}") from None
+    finally:
+        database.dispose()
+    raise typer.Exit(code)
+
+
 # Last, because these command groups use the helpers above (the package imports this module first).
+from feedbackloop.cli.escalations import escalations_app  # noqa: E402
 from feedbackloop.cli.experiments import experiments_app  # noqa: E402
 from feedbackloop.cli.surveys import surveys_app  # noqa: E402
 from feedbackloop.cli.webhooks import webhooks_app  # noqa: E402
 
+app.add_typer(escalations_app, name="escalations")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(surveys_app, name="surveys")
 app.add_typer(webhooks_app, name="webhooks")
