@@ -228,7 +228,7 @@ def payments(connection: Connection, start: datetime, end: datetime) -> ByPerson
         .group_by(EventRow.user_id)
         .subquery("paid")
     )
-    per_persona = (
+    per_persona: AnySelect = (
         select(
             UserRow.persona,
             *(
