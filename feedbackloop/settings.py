@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     escalation_check_minutes: int = Field(
         15, ge=1, le=1440, description="how often the worker runs the checks"
     )
+    experiment_refresh_minutes: int = Field(
+        5, ge=1, le=1440, description="how often the worker brings running experiments' values up to date"
+    )
     public_url: str | None = Field(None, description="base URL of this service, for links in notifications")
     log_level: str = Field("INFO", description="logging level of the service")
 

@@ -33,6 +33,8 @@ from feedbackloop.notifications_policy import policy_from_settings
 from feedbackloop.settings import Settings
 from store.database import Database
 from tools.escalation.service import CheckResult, EscalationService
+from tools.experiments.analysis import refresh_running
+from tools.experiments.service import ExperimentService
 from tools.notify.channels.base import Notifier
 from tools.notify.delivery import REQUEST_TIMEOUT_SECONDS, DeliveryReport, deliver_due
 from tools.notify.signing import secret_bytes
@@ -140,6 +142,7 @@ class RunReport:
     check: CheckResult | None = None
     check_skipped: bool = False
     delivery: DeliveryReport | None = None
+    experiments: dict[str, int] | None = None  # users whose experiment values were refreshed, per experiment
     errors: list[str] = field(default_factory=list)
 
 
@@ -160,6 +163,8 @@ class Worker:
     ) -> None:
         self.database = database
         self.check_minutes = check_minutes or settings.escalation_check_minutes
+        self.refresh_minutes = settings.experiment_refresh_minutes
+        self.experiments = ExperimentService(database, clock=clock)
         self.deliver_seconds = deliver_seconds
         self.clock = clock
         self.service = escalation_service(database, settings, clock=clock)
@@ -186,6 +191,16 @@ class Worker:
             time.monotonic() - started,
         )  # fmt: skip
         return result
+
+    def refresh_experiments(self) -> dict[str, int]:
+        """Keep running experiments' per-user values current, so an analysis reads ready sums."""
+        started = time.monotonic()
+        refreshed = refresh_running(self.experiments)
+        level = logging.INFO if any(refreshed.values()) else logging.DEBUG
+        log.log(level, "experiments: %s (%.2f s)",
+                ", ".join(f"{key} {users:,} users refreshed" for key, users in refreshed.items()) or "none running",
+                time.monotonic() - started)  # fmt: skip
+        return refreshed
 
     def deliver(self, now: datetime | None = None, stop: threading.Event | None = None) -> DeliveryReport:
         """Send the due outbox messages (escalation notifications; survey webhooks when a secret is set)."""
@@ -220,14 +235,18 @@ class Worker:
         report.check = outcome
         report.check_skipped = outcome is None and not report.errors
         report.delivery = self._guarded("delivery", lambda: self.deliver(now), report.errors)
+        report.experiments = self._guarded("experiment refresh", self.refresh_experiments, report.errors)
         return report
 
     def run(self, stop: threading.Event) -> None:
         """Repeat the jobs on their intervals until `stop` is set; the job in progress finishes first."""
-        log.info("worker started: escalation check every %d min, delivery every %g s",
-                 self.check_minutes, self.deliver_seconds)  # fmt: skip
-        next_check = next_delivery = time.monotonic()
+        log.info("worker started: escalation check every %d min, delivery every %g s, experiment refresh every %d min",
+                 self.check_minutes, self.deliver_seconds, self.refresh_minutes)  # fmt: skip
+        next_check = next_delivery = next_refresh = time.monotonic()
         while not stop.is_set():
+            if time.monotonic() >= next_refresh:
+                self._guarded("experiment refresh", self.refresh_experiments, [])
+                next_refresh = max(next_refresh + 60 * self.refresh_minutes, time.monotonic())
             if time.monotonic() >= next_check:
                 result = self._guarded("escalation check", self.check, [])
                 next_check = max(next_check + 60 * self.check_minutes, time.monotonic())
@@ -236,7 +255,7 @@ class Worker:
             if not stop.is_set() and time.monotonic() >= next_delivery:
                 self._guarded("delivery", lambda: self.deliver(stop=stop), [])
                 next_delivery = max(next_delivery + self.deliver_seconds, time.monotonic())
-            stop.wait(max(0.0, min(next_check, next_delivery) - time.monotonic()))
+            stop.wait(max(0.0, min(next_check, next_delivery, next_refresh) - time.monotonic()))
         log.info("worker stopped")
 
     @staticmethod
