@@ -62,7 +62,7 @@ def _absolute(rule: EscalationRule, current: Measurement, baseline: Measurement 
     else:
         triggered, recovered = value > threshold, value <= recovery
     base = baseline.value if baseline is not None else None
-    change = value / base - 1 if base else None
+    change = (value - base) / abs(base) if base else None  # as in _relative: NPS baselines can be negative
     return Judgement(
         triggered, recovered, value, base, change, None, current.n, baseline.n if baseline else None
     )
@@ -79,7 +79,9 @@ def _relative(rule: EscalationRule, current: Measurement, baseline: Measurement)
     if rule.comparison.startswith("significant_"):
         significant = p_value is not None and p_value < rule.alpha
         triggered = significant and worse_pct >= rule.threshold
-        recovered = not significant or worse_pct < recovery
+        # Recovery is the effect falling below the recovery point. A week that is merely not significant (small,
+        # noisy) is no evidence of recovery, and counting it as one made firing escalations flap on low volume.
+        recovered = worse_pct < recovery
     else:
         triggered, recovered = worse_pct > rule.threshold, worse_pct <= recovery
     return Judgement(
