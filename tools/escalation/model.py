@@ -24,8 +24,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
 from tools.notify.message import Evidence
 
+_TEMPLATE_SYNTAX = SandboxedEnvironment()
 RULE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 TRAILING_BASELINE = re.compile(r"trailing_(\d{1,4})_days")
 MAX_PERIOD_DAYS = 365
@@ -175,6 +179,12 @@ class EscalationRule:
             raise EscalationInputError("enabled", "must be true or false")
         if not isinstance(self.description, str) or len(self.description) > 4000:
             raise EscalationInputError("description", "must be text of at most 4000 characters")
+        try:  # a template that cannot even be parsed would fail at every evaluation
+            _TEMPLATE_SYNTAX.parse(self.description)
+        except TemplateSyntaxError as error:
+            raise EscalationInputError(
+                "description", f"is not a valid Jinja2 template (line {error.lineno}: {error.message})"
+            ) from None
 
     def _check_hysteresis(self) -> None:
         """The recovery point must lie on the healthy side of the threshold, or the rule would flap."""
