@@ -149,8 +149,7 @@ class EscalationService:
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
             raise EscalationInputError("days", f"must be a whole number from 1 to 365, got {days!r}")
         with self.database.write() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHECK_LOCK_KEY})
+            _serialise_with_checks(connection)
             return self._check(connection, moment, days)
 
     def _check(self, connection: Connection, at: datetime, days: int) -> CheckResult:
@@ -170,11 +169,21 @@ class EscalationService:
             current = cache.by_persona(rule.metric, current_window)
             windows = _baseline_windows(rule, current_window)
             baseline = pooled([cache.by_persona(rule.metric, w) for w in windows]) if windows else {}
-            personas = [rule.persona] if rule.persona else sorted(set(current) | set(baseline))
+            metric = resolve_metric(rule.metric)[1]
+            # Label sets that are pending or firing are judged even when their persona has no data at all any
+            # more: a pending one must reset (else it fires later on the strength of old data), a firing one stays.
+            live = {
+                row["labels"]["persona"]
+                for row in instances.values()
+                if row["rule_id"] == rule.rule_id
+                and row["state"] in ("pending", "firing")
+                and row["labels"].get("metric") == metric
+            }
+            personas = [rule.persona] if rule.persona else sorted(set(current) | set(baseline) | live)
             related = self._related(connection, current_window)
             for persona in personas:
                 judgement = judge(rule, current.get(persona, Measurement(None, 0)), baseline.get(persona))
-                labels = {"rule": rule.rule_id, "persona": persona, "metric": resolve_metric(rule.metric)[1]}
+                labels = {"rule": rule.rule_id, "persona": persona, "metric": metric}
                 outcome = self._apply(connection, rule, labels, instances, judgement, at, period, related)
                 evaluated += 1
                 no_data += judgement.no_data
@@ -268,7 +277,11 @@ class EscalationService:
             repo.add_history(connection, escalation_id, at, "resolved", actor="auto")
             return [("resolved", escalation_id)], None
         if transition in ("still_firing", "still_pending"):
-            repo.update_escalation(connection, escalation_id, content)
+            # Without data the escalation keeps the evidence and text it fired on (a no_data judgement has no
+            # numbers to show); with data its annotations are re-rendered.
+            repo.update_escalation(
+                connection, escalation_id, {"updated_at": at} if judgement.no_data else content
+            )
         return [], escalation_id
 
     def _related(self, connection: Connection, window: Window) -> dict[str, Any]:
@@ -319,6 +332,9 @@ class EscalationService:
         ):
             raise EscalationInputError("resolution_notes", "must be text of at most 10,000 characters")
         with self.database.write() as connection:
+            # A check in progress has read this label set's instance and would write it back as it was (firing),
+            # undoing the suppression below: wait for it, as checks wait for each other.
+            _serialise_with_checks(connection)
             current = self._one(connection, escalation_id, for_update=True)
             if current.status == EscalationStatus.RESOLVED:
                 raise EscalationStateError("status", f"escalation {escalation_id!r} is already resolved")
@@ -397,6 +413,12 @@ class EscalationService:
         return moment.astimezone(UTC)
 
 
+def _serialise_with_checks(connection: Connection) -> None:
+    """PostgreSQL: the transaction-scoped advisory lock every check takes (SQLite's write lock does it there)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHECK_LOCK_KEY})
+
+
 def _baseline_windows(rule: EscalationRule, current: Window) -> list[Window]:
     """No window for an absolute rule; the period before; or the trailing N days as periods of equal length."""
     baseline = str(rule.condition.get("baseline", "previous_period"))
@@ -416,9 +438,10 @@ def _merged_related(row: Any, current: Mapping[str, Any]) -> dict[str, Any]:
     explaining it when it leaves the evaluation window), plus anything new."""
     before = dict(row["related"]) if row is not None and row["related"] else {}
     merged: dict[str, Any] = {}
-    for kind in ("deployments", "experiments"):
+    for kind, identity in (("deployments", ("version", "deployed_at")), ("experiments", ("key",))):
         items = list(before.get(kind, [])) + list(current.get(kind, []))
-        unique = {json.dumps(item, sort_keys=True): item for item in items}
+        # One entry per deployment or experiment, as it is now (an experiment stopped since is not listed twice).
+        unique = {json.dumps([item.get(k) for k in identity]): item for item in items}
         merged[kind] = list(unique.values())
     return merged
 
@@ -455,10 +478,15 @@ def _texts(
     }  # fmt: skip
     title = render("escalation_title.txt.j2", **context).strip()
     template = rule.description.strip()
-    description = (
-        render_string(template, **context) if template else render("escalation_description.txt.j2", **context)
-    )
-    return title, description.strip()
+    if template:
+        try:
+            return title, render_string(template, **context).strip()
+        except Exception as error:
+            # A user's template failed (unknown variable, an attribute the sandbox refuses, 1/0): the check goes
+            # on with the default text, and the description says what went wrong.
+            problem = f"(The rule's description template failed: {type(error).__name__}: {error})"
+            return title, render("escalation_description.txt.j2", **context).strip() + "\n" + problem
+    return title, render("escalation_description.txt.j2", **context).strip()
 
 
 def _number(value: float | None) -> str:
