@@ -91,25 +91,47 @@ def plan_notifications(
 ) -> int:
     """Queue the notifications due at `at`; returns how many were written to the outbox."""
     groups_state = repo.group_rows(connection)
-    lookback = min((g["last_sent_at"] for g in groups_state.values() if g["last_sent_at"]), default=at)
+    # Resolved alerts matter only to groups still notified as firing, and only since their last notification;
+    # every group that ever fired keeps its last_sent_at, so the oldest of all would reach back to the beginning.
+    lookback = min(
+        (
+            g["last_sent_at"]
+            for g in groups_state.values()
+            if g["last_sent_at"] and g["last_status"] == "firing"
+        ),
+        default=at,
+    )
     rows = repo.escalation_rows(connection, statuses=("firing", "acknowledged"), resolved_since=lookback)
     silences = [
         [Matcher(**m) for m in row["matchers"]] for row in repo.silence_rows(connection, active_at=at)
     ]
     active = [r for r in rows if r["status"] in ("firing", "acknowledged")]
     groups: dict[tuple[str, str], _Group] = {}
+    muted: set[tuple[str, str]] = set()  # groups with silenced or inhibited alerts: muted, not resolved
     for row in rows:
-        if row["firing_at"] is None or silenced(row["labels"], silences) or inhibited(row, active):
+        if row["firing_at"] is None:
             continue
+        quiet = silenced(row["labels"], silences) or inhibited(row, active)
         for channel in channels_of_rule.get(row["rule_id"], []):
             if channel not in policy.channels:
                 continue
             labels = {name: str(row["labels"].get(name, "")) for name in policy.group_by}
             key = _group_key(labels)
+            if quiet:
+                muted.add((channel, key))
+                continue
+            state = groups_state.get((channel, key))
+            if row["status"] == "resolved" and _announced(row, state):
+                continue
             groups.setdefault((channel, key), _Group(channel, key, labels)).alerts.append(row)
-    # Groups notified as firing before whose alerts have all gone (resolved long ago, silenced): close them.
+    # Groups notified as firing before whose alerts have all gone (resolved long ago, moved to other channels):
+    # close them; and groups waiting out group_wait whose alerts went away: stop waiting, so a later alert waits
+    # its own group_wait. A group whose alerts are only muted is neither: a silence does not resolve anything.
     for (channel, key), state in groups_state.items():
-        if (channel, key) not in groups and state["last_status"] == "firing":
+        if (channel, key) in groups or (channel, key) in muted:
+            continue
+        waiting = state["last_status"] != "firing" and state["first_active_at"] is not None
+        if state["last_status"] == "firing" or waiting:
             groups[(channel, key)] = _Group(channel, key, dict(state["labels"]))
     sent = 0
     for (channel, key), group in sorted(groups.items()):
@@ -128,6 +150,8 @@ def _maybe_send(
     last_sent, last_status = (state["last_sent_at"], state["last_status"]) if state else (None, None)
     if state is None or last_status != "firing":
         if not firing:
+            if state is not None and state["first_active_at"] is not None:  # nothing left to wait for
+                _save(connection, group, None, last_sent, state["last_digest"], last_status)
             return 0
         first_active = state["first_active_at"] if state and state["first_active_at"] else at
         if at - first_active < timedelta(seconds=policy.group_wait_seconds):
@@ -205,10 +229,20 @@ def _group_key(labels: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(labels.items())).encode()).hexdigest()[:32]
 
 
+def _announced(row: Any, state: Any) -> bool:
+    """A resolved alert whose resolution the group's last notification already carried: old news."""
+    last_sent = state["last_sent_at"] if state is not None else None
+    return last_sent is not None and row["resolved_at"] is not None and row["resolved_at"] <= last_sent
+
+
 def _digest(alerts: Sequence[Mapping[str, Any]], since: datetime) -> str:
-    """What the receiver knows: the firing alerts and their status (alerts resolved before `since` are old news)."""
+    """What the receiver knows: the firing alerts and their status (alerts resolved before `since` are old news).
+
+    An acknowledgement is not news to the channel (its alert still fires; a person took it): acknowledging must
+    not re-send the group, and an all-acknowledged group is not repeated either.
+    """
     live = sorted(
-        (a["fingerprint"], a["status"])
+        (a["fingerprint"], "firing" if a["status"] == "acknowledged" else a["status"])
         for a in alerts
         if a["status"] != "resolved" or (a["resolved_at"] is not None and a["resolved_at"] > since)
     )
@@ -218,7 +252,9 @@ def _digest(alerts: Sequence[Mapping[str, Any]], since: datetime) -> str:
 def _notification(
     group: _Group, firing: list[Mapping[str, Any]], at: datetime, policy: NotificationPolicy
 ) -> Notification:
-    alerts = [_line(a) for a in group.alerts]
+    # Most severe first, then oldest, then by labels: the title names the same alert whatever the row order.
+    firing = sorted(firing, key=_prominence)
+    alerts = [_line(a) for a in sorted(group.alerts, key=_prominence)]
     severities = [EscalationSeverity(a.severity) for a in alerts] or [EscalationSeverity.LOW]
     top = max(severities, key=lambda s: s.rank)
     scope = ", ".join(f"{k}={v}" for k, v in group.labels.items())
@@ -235,6 +271,10 @@ def _notification(
         group_key=group.key, status="firing" if firing else "resolved", severity=top.value,
         title=title[:300], summary=summary[:2000], alerts=alerts, group_labels=group.labels, sent_at=at, links=links,
     )  # fmt: skip
+
+
+def _prominence(row: Mapping[str, Any]) -> tuple[int, datetime, list[tuple[str, str]]]:
+    return -EscalationSeverity(row["severity"]).rank, row["opened_at"], sorted(row["labels"].items())
 
 
 def _line(row: Mapping[str, Any]) -> AlertLine:
