@@ -27,6 +27,7 @@ from tools.escalation.model import (
     EscalationStateError,
     EscalationStatus,
     EscalationType,
+    parse_rule,
 )
 from tools.escalation.service import CheckResult, EscalationService
 
@@ -85,7 +86,7 @@ class AutoEscalationSystem:
 
     def add_rule(self, rule: EscalationRule | Mapping[str, Any]) -> EscalationRule:
         """Store a rule (synchronous, as the seed calls it); a rule with the same id is replaced."""
-        rule = rule if isinstance(rule, EscalationRule) else EscalationRule(**dict(rule))
+        rule = rule if isinstance(rule, EscalationRule) else parse_rule(rule)
         try:
             return self.service.add_rule(rule)
         except EscalationStateError:

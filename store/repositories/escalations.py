@@ -64,6 +64,10 @@ def save_instance(connection: Connection, values: Mapping[str, Any]) -> None:
     connection.execute(statement.on_conflict_do_update(index_elements=["fingerprint"], set_=changes))
 
 
+def delete_instances(connection: Connection, rule_id: str) -> None:
+    connection.execute(delete(EscalationInstanceRow).where(EscalationInstanceRow.rule_id == rule_id))
+
+
 def update_instance(connection: Connection, fingerprint: str, values: Mapping[str, Any]) -> None:
     connection.execute(
         update(EscalationInstanceRow).where(EscalationInstanceRow.fingerprint == fingerprint).values(**values)

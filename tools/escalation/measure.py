@@ -48,6 +48,16 @@ def resolve_metric(name: str) -> tuple[Source, str]:
     )
 
 
+def testable(source: Source, name: str) -> bool:
+    """Whether a significance test exists for this metric or KPI (every metric; proportions, per-unit means and
+    NPS among the KPIs)."""
+    if source == "metric":
+        return True
+    return name == "nps" or (
+        KPIS_BY_NAME[name].kind in ("proportion", "per_unit") and name not in MEDIAN_KPIS
+    )
+
+
 @dataclass
 class MeasurementCache:
     """Per-persona measurements of one check, computed on first use.

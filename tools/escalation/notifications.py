@@ -111,7 +111,9 @@ def plan_notifications(
     for row in rows:
         if row["firing_at"] is None:
             continue
-        quiet = silenced(row["labels"], silences) or inhibited(row, active)
+        # Silences match the identity labels and the type and severity too ("mute every low-severity alert").
+        labels_seen = dict(row["labels"]) | {"type": row["type"], "severity": row["severity"]}
+        quiet = silenced(labels_seen, silences) or inhibited(row, active)
         for channel in channels_of_rule.get(row["rule_id"], []):
             if channel not in policy.channels:
                 continue
@@ -195,7 +197,10 @@ def _send(
     notification = _notification(group, firing, at, policy)
     message_id = (
         "ntf_"
-        + hashlib.sha256(f"{group.channel}\x1f{group.key}\x1f{at.isoformat()}".encode()).hexdigest()[:32]
+        + hashlib.sha256(
+            f"{group.channel}\x1f{group.key}\x1f{at.isoformat()}\x1f{notification.status}\x1f"
+            f"{_digest(group.alerts, at)}".encode()
+        ).hexdigest()[:32]
     )
     outbox.enqueue(connection, {
         "id": message_id, "channel": group.channel, "event_type": EVENT_TYPE, "destination": group.channel,

@@ -25,7 +25,7 @@ from store.database import Database
 from store.repositories import escalations as repo
 from tools.escalation.conditions import Judgement, judge
 from tools.escalation.defaults import default_rules
-from tools.escalation.measure import Measurement, MeasurementCache, pooled, resolve_metric
+from tools.escalation.measure import Measurement, MeasurementCache, pooled, resolve_metric, testable
 from tools.escalation.model import (
     Escalation,
     EscalationInputError,
@@ -42,6 +42,8 @@ from tools.escalation.state import Instance, Transition, step
 from tools.notify.message import Evidence
 from tools.window import Window
 
+EARLIEST_MOMENT = datetime(1971, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(9000, 1, 1, tzinfo=UTC)
 CHECK_LOCK_KEY = 0x6662_6573_6361  # "fbesca": the advisory lock every escalation check takes
 DEFAULT_PERIOD_DAYS = 7
 RELATED_LOOKBACK = timedelta(days=2)  # deployments shortly before a period can explain it too
@@ -105,7 +107,7 @@ class EscalationService:
 
     def add_rule(self, rule: EscalationRule | Mapping[str, Any]) -> EscalationRule:
         rule = rule if isinstance(rule, EscalationRule) else parse_rule(rule)
-        resolve_metric(rule.metric)  # unknown metric → EscalationInputError naming condition.metric
+        _check_metric(rule)
         taken = EscalationStateError("rule_id", f"a rule with id {rule.rule_id!r} already exists")
         try:
             with self.database.write() as connection:
@@ -122,10 +124,13 @@ class EscalationService:
         if "rule_id" in changes and changes["rule_id"] != rule_id:
             raise EscalationInputError("rule_id", "cannot be changed; add a new rule instead")
         with self.database.write() as connection:
+            _serialise_with_checks(connection)
             rule = parse_rule(_rule(connection, rule_id).as_dict() | dict(changes))
-            resolve_metric(rule.metric)
+            _check_metric(rule)
             repo.update_rule(connection, rule_id, {"definition": rule.as_dict(), "enabled": rule.enabled,
                                                    "updated_at": self.clock()})  # fmt: skip
+            if not rule.enabled:
+                self._close_rule(connection, rule_id, "rule disabled")
         return rule
 
     def set_rule_enabled(self, rule_id: str, enabled: bool) -> EscalationRule:
@@ -133,8 +138,27 @@ class EscalationService:
 
     def delete_rule(self, rule_id: str) -> None:
         with self.database.write() as connection:
+            _serialise_with_checks(connection)
             _rule(connection, rule_id)
+            self._close_rule(connection, rule_id, "rule deleted")
             repo.delete_rule(connection, rule_id)
+
+    def _close_rule(self, connection: Connection, rule_id: str, reason: str) -> None:
+        """A rule that stops being evaluated resolves what it opened (the next check tells the channels), instead
+        of leaving escalations firing that nothing will ever resolve; its label sets start over if re-enabled."""
+        at = self.clock()
+        for row in repo.escalation_rows(connection, statuses=("pending", "firing", "acknowledged")):
+            if row["rule_id"] != rule_id:
+                continue
+            if row["status"] == "pending":  # never fired, nobody was told
+                repo.delete_escalation(connection, row["id"])
+                continue
+            repo.update_escalation(connection, row["id"], {
+                "status": "resolved", "resolved_at": at, "resolved_by": reason, "resolution_notes": reason,
+                "updated_at": at,
+            })  # fmt: skip
+            repo.add_history(connection, row["id"], at, "resolved", actor=reason)
+        repo.delete_instances(connection, rule_id)
 
     def _insert_rule(self, connection: Connection, rule: EscalationRule) -> None:
         now = self.clock()
@@ -375,8 +399,8 @@ class EscalationService:
         comment: str = "",
     ) -> dict[str, Any]:
         checked = _matchers(matchers)
-        start = self._moment(starts_at)
-        end = self._moment(ends_at)
+        start = self._moment(starts_at, "starts_at")
+        end = self._moment(ends_at, "ends_at")
         if end <= start:
             raise EscalationInputError("ends_at", "must be after starts_at")
         if not isinstance(comment, str) or len(comment) > 2000:
@@ -406,11 +430,29 @@ class EscalationService:
             assert expired is not None
             return _silence(expired)
 
-    def _moment(self, at: datetime | None) -> datetime:
+    def _moment(self, at: datetime | None, name: str = "at") -> datetime:
         moment = at or self.clock()
         if not isinstance(moment, datetime) or moment.tzinfo is None:
-            raise EscalationInputError("at", "must be a timezone-aware datetime (ISO 8601 with an offset)")
+            raise EscalationInputError(name, "must be a timezone-aware datetime (ISO 8601 with an offset)")
+        if (
+            not EARLIEST_MOMENT <= moment <= LATEST_MOMENT
+        ):  # windows reach back a year; beyond these, dates overflow
+            raise EscalationInputError(
+                name, f"must be between {EARLIEST_MOMENT.year} and {LATEST_MOMENT.year}"
+            )
         return moment.astimezone(UTC)
+
+
+def _check_metric(rule: EscalationRule) -> None:
+    """The metric exists, and a significant_* comparison has a test statistic to test (derived KPIs such as LTV
+    and medians have none, so such a rule could never fire)."""
+    source, name = resolve_metric(rule.metric)
+    if rule.comparison.startswith("significant_") and not testable(source, name):
+        raise EscalationInputError(
+            "comparison",
+            f"{name} has no test statistic (a derived KPI or a median); use drop_pct_greater_than or "
+            "rise_pct_greater_than with min_sample and for_minutes instead",
+        )
 
 
 def _serialise_with_checks(connection: Connection) -> None:
