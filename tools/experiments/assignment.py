@@ -11,6 +11,7 @@ move assignment between its front end and feedbackloop without reshuffling users
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -91,13 +92,23 @@ def assign_variant_index(
     coverage: float = 1.0,
     hash_version: int = 2,
 ) -> int | None:
-    """The variant index for a unit, or None (empty id, outside coverage, unknown hash version)."""
+    """The variant index for a unit, or None (empty id, outside coverage, unknown hash version).
+
+    The per-experiment work (bucket ranges, the seed's FNV state) is cached per (seed, weights, coverage, hash
+    version), so a host app calling this per request pays only for the unit's own hash.
+    """
     if not unit_id:
         return None
-    fraction = hash_fraction(seed, unit_id, hash_version)
-    if fraction is None:
-        return None
-    return choose_variant(fraction, bucket_ranges(len(weights), coverage, weights))
+    try:
+        chooser = _chooser(seed, tuple(weights), coverage, hash_version)
+    except TypeError:  # unhashable junk among the weights: no caching (they count as invalid → equal weights)
+        chooser = VariantChooser(seed, weights, coverage=coverage, hash_version=hash_version)
+    return chooser.choose(unit_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _chooser(seed: str, weights: tuple[float, ...], coverage: float, hash_version: int) -> VariantChooser:
+    return VariantChooser(seed, weights, coverage=coverage, hash_version=hash_version)
 
 
 class VariantChooser:
