@@ -9,19 +9,13 @@ itself); a body of the wrong shape is a 422 naming the field. Query and path par
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from feedbackloop.api.body import read_limited_body
-from feedbackloop.api.experiment_bodies import field_path
-from feedbackloop.api.state import AppState
+from feedbackloop.api import domain_doors
 from feedbackloop.worker import EARLIEST_MOMENT, LATEST_MOMENT
 from tools.escalation.model import (
     COMPARISONS,
@@ -32,8 +26,6 @@ from tools.escalation.model import (
     EscalationStatus,
     EscalationType,
 )
-from tools.events.normalize import FieldError
-from tools.events.segment import check_json_values, decode_json
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -290,26 +282,14 @@ CHANGES_SCHEMA: dict[str, Any] = {
 
 async def read_json(request: Request, *, empty: Any = None) -> Any:
     """The JSON body (`empty` when there is none and that is allowed), checked for what a database can store."""
-    state: AppState = request.app.state.feedbackloop
-    raw = await read_limited_body(request, state.settings.max_batch_bytes)
-    if empty is not None and not raw.strip():
-        return empty
-    payload = decode_json(raw)
-    try:
-        check_json_values(payload, "body")
-    except FieldError as error:
-        raise EscalationInputError(error.field.removeprefix("body."), error.message) from None
-    return payload
+    return await domain_doors.read_json(request, EscalationInputError, empty=empty)
 
 
 async def read_body(request: Request, model: type[Body], *, empty_means_defaults: bool = False) -> Body:
     """The body validated by `model`, or EscalationInputError naming the first bad field (HTTP 422)."""
-    payload = await read_json(request, empty={} if empty_means_defaults else None)
-    try:
-        return model.model_validate(payload, strict=True)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise EscalationInputError(field_path(first["loc"]), first["msg"]) from None
+    return await domain_doors.read_model(
+        request, model, EscalationInputError, empty_means_defaults=empty_means_defaults
+    )
 
 
 def parse_moment(value: str | None, field: str) -> datetime | None:
@@ -330,34 +310,11 @@ def parse_moment(value: str | None, field: str) -> datetime | None:
     return moment
 
 
-class EscalationRoute(APIRoute):
-    """A route whose invalid query or path parameters are a 422 naming the parameter, like its bodies."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as error:
-                first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
-                location = tuple(first["loc"])[1:]  # drop "query" / "path"
-                raise EscalationInputError(field_path(location), str(first["msg"])) from None
-
-        return route
-
-
-def _error(code: str, error: EscalationInputError, status: int) -> JSONResponse:
-    return JSONResponse({"code": code, "field": error.field, "message": str(error)}, status_code=status)
+EscalationRoute = domain_doors.parameter_route(EscalationInputError)
 
 
 def install_escalation_errors(app: FastAPI) -> None:
-    @app.exception_handler(EscalationNotFoundError)
-    async def _not_found(_request: Request, error: EscalationNotFoundError) -> JSONResponse:
-        return JSONResponse({"code": f"{error.kind}_not_found", "message": str(error)}, status_code=404)
-
-    @app.exception_handler(EscalationInputError)
-    async def _invalid(_request: Request, error: EscalationInputError) -> JSONResponse:
-        if isinstance(error, EscalationStateError):
-            return _error("escalation_state_conflict", error, 409)
-        return _error("invalid_escalation_request", error, 422)
+    domain_doors.install_domain_errors(
+        app, domain="escalation", input_error=EscalationInputError, state_error=EscalationStateError,
+        not_found=EscalationNotFoundError,
+    )  # fmt: skip

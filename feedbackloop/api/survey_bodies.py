@@ -9,20 +9,12 @@ once, here: input 422, state conflict 409, unknown survey or display 404.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from feedbackloop.api.body import read_limited_body
-from feedbackloop.api.experiment_bodies import field_path
-from feedbackloop.api.state import AppState
-from tools.events.normalize import FieldError
-from tools.events.segment import check_json_values, decode_json
+from feedbackloop.api import domain_doors
 from tools.surveys.errors import SurveyInputError, SurveyNotFoundError, SurveyStateError
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -345,59 +337,24 @@ CHANGES_SCHEMA: dict[str, Any] = {
 # ---- reading bodies and mapping errors ----------------------------------------------------------------------
 
 
-async def read_json(request: Request) -> Any:
-    state: AppState = request.app.state.feedbackloop
-    return storable(decode_json(await read_limited_body(request, state.settings.max_batch_bytes)))
-
-
 def storable(payload: Any) -> Any:
-    """Refuse what a database cannot store (NUL characters, lone surrogates, |x| > 1e15, deep nesting) before
-    the service sees it, naming the field."""
-    try:
-        check_json_values(payload, "body")
-    except FieldError as error:
-        raise SurveyInputError(error.field.removeprefix("body."), error.message) from None
-    return payload
+    return domain_doors.storable(payload, SurveyInputError)
+
+
+async def read_json(request: Request) -> Any:
+    return await domain_doors.read_json(request, SurveyInputError)
 
 
 async def read_body(request: Request, model: type[Body]) -> Body:
     """The body validated by `model`, or SurveyInputError naming the first bad field (HTTP 422)."""
-    payload = await read_json(request)
-    try:
-        return model.model_validate(payload, strict=True)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise SurveyInputError(field_path(first["loc"]), first["msg"]) from None
+    return await domain_doors.read_model(request, model, SurveyInputError)
 
 
-class SurveyRoute(APIRoute):
-    """A route whose invalid query or path parameters are a 422 naming the parameter, like its bodies."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as error:
-                first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
-                location = tuple(first["loc"])[1:]  # drop "query" / "path"
-                raise SurveyInputError(field_path(location), str(first["msg"])) from None
-
-        return route
-
-
-def _error(code: str, error: SurveyInputError, status: int) -> JSONResponse:
-    return JSONResponse({"code": code, "field": error.field, "message": str(error)}, status_code=status)
+SurveyRoute = domain_doors.parameter_route(SurveyInputError)
 
 
 def install_survey_errors(app: FastAPI) -> None:
-    @app.exception_handler(SurveyNotFoundError)
-    async def _not_found(_request: Request, error: SurveyNotFoundError) -> JSONResponse:
-        return JSONResponse({"code": f"{error.kind}_not_found", "message": str(error)}, status_code=404)
-
-    @app.exception_handler(SurveyInputError)
-    async def _invalid(_request: Request, error: SurveyInputError) -> JSONResponse:
-        if isinstance(error, SurveyStateError):
-            return _error("survey_state_conflict", error, 409)
-        return _error("invalid_survey_request", error, 422)
+    domain_doors.install_domain_errors(
+        app, domain="survey", input_error=SurveyInputError, state_error=SurveyStateError,
+        not_found=SurveyNotFoundError,
+    )  # fmt: skip

@@ -38,9 +38,8 @@ from feedbackloop.api.survey_bodies import (
     read_body,
     read_json,
 )
-from store.repositories import surveys as survey_rows
 from tools.surveys.analytics import free_text_answers, survey_results
-from tools.surveys.errors import SurveyInputError, SurveyNotFoundError
+from tools.surveys.errors import SurveyInputError
 from tools.surveys.service import SurveyService
 from tools.users import User
 from tools.window import Window, WindowError
@@ -234,8 +233,6 @@ async def respond(request: Request, response: Response, survey_id: SurveyId) -> 
     service = _service(request)
 
     def submit() -> dict[str, Any]:
-        if body.display_id is not None:
-            _check_display_of(service, survey_id, body.display_id)
         return service.respond(
             body.responses, display_id=body.display_id, user=user, survey_id=survey_id, partial=body.partial,
             language=body.language,
@@ -245,21 +242,6 @@ async def respond(request: Request, response: Response, survey_id: SurveyId) -> 
     if stored["duplicate"]:
         response.status_code = 200
     return stored
-
-
-def _check_display_of(service: SurveyService, survey_id: str, display_id: str) -> None:
-    """SurveyService.respond answers a given display whatever survey the route names; the route refuses a
-    display of another survey instead of storing answers where the caller did not point."""
-    service.get(survey_id)  # 404 for an unknown survey
-    with service.database.read() as connection:
-        row = survey_rows.display_row(connection, display_id)
-    if row is None:
-        raise SurveyNotFoundError("display", display_id)
-    if row["survey_id"] != survey_id:
-        raise SurveyInputError(
-            "display_id",
-            f"display {display_id!r} is a display of survey {row['survey_id']!r}, not {survey_id!r}",
-        )
 
 
 @router.get("/v1/surveys/{survey_id}/results", response_model=ResultsOut)

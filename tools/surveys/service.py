@@ -308,6 +308,8 @@ class SurveyService:
         self, connection: Connection, display_id: str | None, user: User | str | None, survey_id: str | None
     ) -> Any:
         if display_id is not None:
+            if survey_id is not None:
+                _stored(connection, survey_id)  # an unknown survey is a 404 before anything about the display
             display = _display(connection, display_id, for_update=True)
             if user is not None and as_user(user).user_id != display["user_id"]:
                 raise SurveyInputError("user_id", f"display {display_id!r} belongs to another user")
