@@ -410,3 +410,59 @@ class NotificationGroupRow(Base):
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_digest: Mapped[str | None] = mapped_column(String(64))
     last_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class RetroRow(Base):
+    """One retro run. `result` is the report (the JSON shape of `feedbackloop retro show --format json`); the
+    LangGraph checkpoint (thread id = retro id) holds the run's progress."""
+
+    __tablename__ = "retros"
+    __table_args__ = (Index("ix_retros_created_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # sprint | deployment
+    sprint_id: Mapped[str | None] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(128))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(24))  # running | awaiting_approval | completed | failed
+    request: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BacklogItemRow(Base):
+    """A backlog item a retro proposed, by fingerprint: an open one is not proposed again by later retros."""
+
+    __tablename__ = "backlog_items"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # open | closed
+    first_retro_id: Mapped[str] = mapped_column(String(64))
+    last_retro_id: Mapped[str] = mapped_column(String(64))
+    item: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TicketFilingRow(Base):
+    """Exactly-once filing per (fingerprint, sink): a filer claims the row, files, then records the ticket.
+
+    A claim left in `filing` by a crashed process is taken over after a lease; the sink's own fingerprint check
+    (marker, file scan) keeps that retry from creating a second ticket.
+    """
+
+    __tablename__ = "ticket_filings"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sink: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # filing | filed | failed
+    retro_id: Mapped[str] = mapped_column(String(64))
+    ticket_key: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,133 @@
+"""Start, run, resume and approve retros on the configured database's checkpointer (thread id = retro id).
+
+The retros table says where each run stands (running, awaiting_approval, completed, failed) and keeps the result;
+the checkpoint holds the progress a resumed run continues from.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from langgraph.types import Command
+
+from agents.retro.checkpoint import checkpointer
+from agents.retro.context import RetroContext
+from agents.retro.graph import build_graph
+from agents.retro.result import build_result
+from agents.retro.state import RetroRequest, RetroState
+from store.repositories import retros as retro_sql
+from tools.retro.model import RetroWindow
+from tools.retro.window import RetroInputError, deployment_window, sprint_window
+
+MAX_CONCURRENT_GATHERS = 3  # gather branches at once: each holds a database connection
+
+
+class RetroNotFoundError(LookupError):
+    def __init__(self, retro_id: str) -> None:
+        super().__init__(f"retro {retro_id!r} does not exist")
+        self.retro_id = retro_id
+
+
+class RetroStateError(RetroInputError):
+    """Valid, but not now: approving a retro that is not waiting for approval (HTTP 409)."""
+
+
+@dataclass
+class RetroRunner:
+    context: RetroContext
+
+    def start(self, request: RetroRequest, retro_id: str | None = None) -> str:
+        """Validate the request (RetroInputError names the field) and record the retro; nothing runs yet."""
+        window = self._window(request)
+        retro_id = retro_id or f"retro-{uuid.uuid4().hex[:12]}"
+        now = self.context.clock()
+        values = {
+            "id": retro_id, "kind": window.kind, "sprint_id": window.sprint_id, "version": window.version,
+            "window_start": window.start, "window_end": window.end, "status": "running", "request": dict(request),
+            "result": None, "error": None, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        with self.context.database.write() as connection:
+            if retro_sql.retro(connection, retro_id) is not None:
+                raise RetroStateError("retro_id", f"retro {retro_id!r} exists already; resume it instead")
+            retro_sql.create_retro(connection, values)
+        return retro_id
+
+    def run(self, retro_id: str) -> dict[str, Any]:
+        row = self._row(retro_id)
+        state: RetroState = {"retro_id": retro_id, "request": row["request"], "warnings": [], "usage": {}}
+        return self._invoke(retro_id, state)
+
+    def resume(self, retro_id: str) -> dict[str, Any]:
+        """Continue a run that stopped (crash, kill) from its last checkpoint; completed runs return their result."""
+        row = self._row(retro_id)
+        if row["status"] == "completed" and row["result"] is not None:
+            return dict(row["result"])
+        if row["status"] == "awaiting_approval":
+            return dict(row["result"] or {})
+        return self._invoke(retro_id, None)
+
+    def approve(self, retro_id: str, answer: str | list[str]) -> dict[str, Any]:
+        """Answer the approval interrupt: "all", "none" or a list of backlog item ids (B1, B2 …)."""
+        row = self._row(retro_id)
+        if row["status"] != "awaiting_approval":
+            raise RetroStateError("retro_id", f"retro {retro_id} is {row['status']}, not awaiting approval")
+        return self._invoke(retro_id, Command(resume=answer))
+
+    def result(self, retro_id: str) -> dict[str, Any]:
+        row = self._row(retro_id)
+        if row["result"] is not None:
+            return dict(row["result"])
+        return {"retro_id": retro_id, "kind": row["kind"], "status": row["status"], "error": row["error"]}
+
+    # ---- internals ----
+
+    def _window(self, request: RetroRequest) -> RetroWindow:
+        kind = request.get("kind")
+        if kind == "deployment":
+            with self.context.database.read() as connection:
+                return deployment_window(
+                    connection, str(request.get("version") or ""), bake_hours=int(request.get("bake_hours") or 24)
+                )
+        if kind != "sprint":
+            raise RetroInputError("kind", f"must be sprint or deployment, got {kind!r}")
+        for name in ("start", "end"):
+            if not request.get(name):
+                raise RetroInputError(name, "a sprint retro needs start and end (ISO 8601)")
+        start = datetime.fromisoformat(str(request["start"]))
+        end = datetime.fromisoformat(str(request["end"]))
+        return sprint_window(start, end, sprint_id=request.get("sprint_id"))
+
+    def _row(self, retro_id: str) -> Any:
+        with self.context.database.read() as connection:
+            row = retro_sql.retro(connection, retro_id)
+        if row is None:
+            raise RetroNotFoundError(retro_id)
+        return row
+
+    def _invoke(self, retro_id: str, graph_input: RetroState | Command[Any] | None) -> dict[str, Any]:
+        config: dict[str, Any] = {"configurable": {"thread_id": retro_id}, "max_concurrency": MAX_CONCURRENT_GATHERS}
+        with checkpointer(self.context.database.url) as saver:
+            graph = build_graph(saver)
+            try:
+                graph.invoke(graph_input, config, context=self.context, durability="sync")  # type: ignore[arg-type]
+            except Exception as exc:
+                self._record(retro_id, "failed", None, f"{type(exc).__name__}: {exc}")
+                raise
+            snapshot = graph.get_state(config)  # type: ignore[arg-type]
+        values: RetroState = snapshot.values  # type: ignore[assignment]
+        if snapshot.next:  # stopped at the approval interrupt
+            result = build_result(values, status="awaiting_approval")
+            self._record(retro_id, "awaiting_approval", result, None)
+            return result
+        return dict(values.get("result") or build_result(values, status="completed"))
+
+    def _record(self, retro_id: str, status: str, result: dict[str, Any] | None, error: str | None) -> None:
+        with self.context.database.write() as connection:
+            retro_sql.update_retro(
+                connection,
+                retro_id,
+                {"status": status, "result": result, "error": error, "updated_at": self.context.clock()},
+            )

@@ -1,0 +1,121 @@
+"""Retro runs, the backlog items they proposed (by fingerprint) and exactly-once ticket filings per sink."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from store.models import BacklogItemRow, RetroRow, TicketFilingRow
+
+
+def _insert(connection: Connection, table: Any) -> Any:
+    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def create_retro(connection: Connection, values: Mapping[str, Any]) -> None:
+    connection.execute(_insert(connection, RetroRow).values(**values))
+
+
+def retro(connection: Connection, retro_id: str) -> RowMapping | None:
+    return connection.execute(select(RetroRow.__table__).where(RetroRow.id == retro_id)).mappings().one_or_none()
+
+
+def update_retro(connection: Connection, retro_id: str, values: Mapping[str, Any]) -> None:
+    connection.execute(update(RetroRow).where(RetroRow.id == retro_id).values(**values))
+
+
+def recent_retros(connection: Connection, limit: int = 20) -> list[RowMapping]:
+    table = RetroRow.__table__
+    columns = [c for c in table.c if c.name != "result"]  # the list view does not need the reports
+    statement = select(*columns).order_by(RetroRow.created_at.desc(), RetroRow.id).limit(limit)
+    return list(connection.execute(statement).mappings())
+
+
+def open_backlog_items(connection: Connection, fingerprints: Sequence[str]) -> dict[str, RowMapping]:
+    if not fingerprints:
+        return {}
+    statement = select(BacklogItemRow.__table__).where(
+        BacklogItemRow.fingerprint.in_(list(fingerprints)), BacklogItemRow.status == "open"
+    )
+    return {row["fingerprint"]: row for row in connection.execute(statement).mappings()}
+
+
+def record_backlog_item(
+    connection: Connection, fingerprint: str, title: str, retro_id: str, item: Mapping[str, Any], now: datetime
+) -> None:
+    """Insert the item, or (same fingerprint proposed again) note the latest retro and keep the first one."""
+    statement = _insert(connection, BacklogItemRow).values(
+        fingerprint=fingerprint, title=title, status="open", first_retro_id=retro_id, last_retro_id=retro_id,
+        item=dict(item), created_at=now, updated_at=now,
+    )  # fmt: skip
+    statement = statement.on_conflict_do_update(
+        index_elements=["fingerprint"],
+        set_={"last_retro_id": retro_id, "item": dict(item), "updated_at": now, "status": "open"},
+    )
+    connection.execute(statement)
+
+
+def claim_filing(
+    connection: Connection, fingerprint: str, sink: str, retro_id: str, now: datetime, lease: timedelta
+) -> RowMapping | None:
+    """Claim (fingerprint, sink) for filing. Returns None when the caller may file; otherwise the row that stands
+    in its way (already filed, or being filed by someone else within the lease).
+
+    A claim by the same retro (a resumed run) or an expired one (a crashed filer) is taken over.
+    """
+    inserted = connection.execute(
+        _insert(connection, TicketFilingRow)
+        .values(fingerprint=fingerprint, sink=sink, status="filing", retro_id=retro_id, claimed_at=now)
+        .on_conflict_do_nothing(index_elements=["fingerprint", "sink"])
+    )
+    if inserted.rowcount == 1:
+        return None
+    f = TicketFilingRow
+    taken = connection.execute(
+        update(f)
+        .where(
+            f.fingerprint == fingerprint,
+            f.sink == sink,
+            f.status != "filed",
+            or_(f.retro_id == retro_id, f.claimed_at < now - lease, f.status == "failed"),
+        )
+        .values(status="filing", retro_id=retro_id, claimed_at=now)
+    )
+    if taken.rowcount == 1:
+        return None
+    return (
+        connection.execute(
+            select(f.__table__).where(and_(f.fingerprint == fingerprint, f.sink == sink))
+        )
+        .mappings()
+        .one()
+    )
+
+
+def record_filing(
+    connection: Connection,
+    fingerprint: str,
+    sink: str,
+    *,
+    status: str,
+    now: datetime,
+    ticket_key: str | None = None,
+    url: str | None = None,
+    error: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "last_error": error}
+    if status == "filed":
+        values |= {"ticket_key": ticket_key, "url": url, "filed_at": now}
+    f = TicketFilingRow
+    connection.execute(update(f).where(f.fingerprint == fingerprint, f.sink == sink).values(**values))
+
+
+def filings(connection: Connection, fingerprint: str) -> list[RowMapping]:
+    f = TicketFilingRow
+    return list(
+        connection.execute(select(f.__table__).where(f.fingerprint == fingerprint).order_by(f.sink)).mappings()
+    )
