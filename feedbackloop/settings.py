@@ -96,6 +96,51 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="base URL of this service, for links in notifications")
     log_level: str = Field("INFO", description="logging level of the service")
 
+    # ---- ticket sinks: where the retro agent files backlog items (tools.tickets; wired in feedbackloop.tickets) ----
+    ticket_sinks: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["jsonl"],
+        description="comma-separated ticket sinks: jsonl, markdown, github, jira, webhook (empty = file nothing)",
+    )
+    tickets_jsonl_path: Path | None = Field(
+        None, description="backlog JSON-lines file; unset = backlog.jsonl beside the SQLite database"
+    )
+    tickets_markdown_dir: Path | None = Field(
+        None,
+        description="directory of one markdown file per ticket; unset = backlog/ beside the SQLite database",
+    )
+    tickets_github_repo: str | None = Field(None, description="GitHub repository for issues, as owner/name")
+    tickets_github_token: SecretStr | None = Field(
+        None, description="GitHub token allowed to read and create issues in that repository"
+    )
+    tickets_github_api_url: str = Field(
+        "https://api.github.com",
+        description="GitHub REST API base URL (GitHub Enterprise: https://host/api/v3)",
+    )
+    tickets_github_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated labels added to every GitHub issue besides feedbackloop",
+    )
+    tickets_jira_base_url: str | None = Field(
+        None, description="Jira Cloud site, e.g. https://team.atlassian.net"
+    )
+    tickets_jira_email: str | None = Field(None, description="e-mail of the Jira account that files issues")
+    tickets_jira_api_token: SecretStr | None = Field(None, description="API token of that Jira account")
+    tickets_jira_project_key: str | None = Field(None, description="key of the Jira project issues go to")
+    tickets_jira_issue_type: str = Field("Task", description="Jira issue type of filed backlog items")
+    tickets_webhook_url: str | None = Field(
+        None, description="URL that receives backlog items as signed JSON (Standard Webhooks)"
+    )
+    tickets_webhook_secret: SecretStr | None = Field(
+        None, description="signing secret of the ticket webhook (whsec_<base64>); unset = the webhook secret"
+    )
+
+    @field_validator("ticket_sinks", "tickets_github_labels", mode="before")
+    @classmethod
+    def _split_ticket_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("write_keys", "smtp_to", "send_resolved_channels", "alert_group_by", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
