@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     llm_structured_output: StructuredOutputMethod = Field(
         "json_schema", description="how structured output is requested from the LLM server"
     )
+    retro_bake_hours: int = Field(
+        24, ge=1, le=24 * 14, description="hours after a deployment its retro waits for and compares"
+    )
+    retro_effort_weeks: float = Field(
+        2.0, gt=0, le=52, description="effort (person-weeks) RICE assumes for a backlog item"
+    )
     write_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="comma-separated ingest write keys; empty = ingestion accepts any key (local use only)",
