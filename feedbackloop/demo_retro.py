@@ -41,11 +41,15 @@ def print_retro(console: Console, result: Mapping[str, Any], backlog_file: Path)
         f"{len(result['signals'])} signals, {len(result['insights'])} insights"
     )
     signals = {signal["id"]: signal for signal in result["signals"]}
-    insights = Table("impact", "insight", "journey stage", "evidence", title="Insights (every number from a tool)")
+    insights = Table(
+        "impact", "insight", "journey stage", "evidence", title="Insights (every number from a tool)"
+    )
     for insight in result["insights"]:
         style = IMPACT_STYLE.get(insight["impact"], "")
         evidence = ", ".join(_evidence(signals.get(i), i) for i in insight["evidence_ids"])
-        insights.add_row(f"[{style}]{insight['impact']}[/]", insight["title"], insight["journey_stage"], evidence)
+        insights.add_row(
+            f"[{style}]{insight['impact']}[/]", insight["title"], insight["journey_stage"], evidence
+        )
     console.print(insights)
     backlog = Table("id", "backlog item", "RICE", "ticket", title=f"Backlog items filed to {backlog_file}")
     for item in result["backlog_items"]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -118,9 +118,8 @@ def retro_runner(
         llm=llm_config(settings),
         gather=GatherSettings(bake_hours=settings.retro_bake_hours),
         effort_weeks_default=settings.retro_effort_weeks,
-        **({"clock": clock} if clock is not None else {}),
     )
-    return RetroRunner(context)
+    return RetroRunner(replace(context, clock=clock) if clock is not None else context)
 
 
 class RetroAgent:
@@ -138,7 +137,10 @@ class RetroAgent:
         self.approve = approve
 
     async def run_sprint_retro(
-        self, sprint_id: str | None = None, sprint_start: datetime | None = None, sprint_end: datetime | None = None
+        self,
+        sprint_id: str | None = None,
+        sprint_start: datetime | None = None,
+        sprint_end: datetime | None = None,
     ) -> RetroAnalysis:
         if sprint_start is None or sprint_end is None:
             raise RetroInputError("sprint_start" if sprint_start is None else "sprint_end", "is required")

@@ -39,10 +39,10 @@ def checkpointer(database_url: str) -> Iterator[BaseCheckpointSaver[str]]:
         yield InMemorySaver()  # an in-memory store cannot outlive the process either
         return
     Path(database).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(database, check_same_thread=False, timeout=30)
+    file_connection = sqlite3.connect(database, check_same_thread=False, timeout=30)
     try:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
-        yield SqliteSaver(connection)
+        yield SqliteSaver(file_connection)
     finally:
-        connection.close()
+        file_connection.close()

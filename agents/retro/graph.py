@@ -21,20 +21,31 @@ from agents.retro.context import RetroContext
 from agents.retro.llm import is_transient_llm_error
 from agents.retro.state import RetroState
 
-LLM_RETRY = RetryPolicy(max_attempts=3, initial_interval=1.0, backoff_factor=2.0, retry_on=is_transient_llm_error)
+LLM_RETRY = RetryPolicy(
+    max_attempts=3, initial_interval=1.0, backoff_factor=2.0, retry_on=is_transient_llm_error
+)
 
 
-def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+def build_graph(
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     graph = StateGraph(RetroState, context_schema=RetroContext)
     graph.add_node("resolve_window", nodes_data.resolve_window)
-    graph.add_node("gather_family", nodes_data.gather_family)  # type: ignore[arg-type]  # takes a GatherTask
+    graph.add_node("gather_family", nodes_data.gather_family)  # type: ignore[call-overload]  # takes a GatherTask
     graph.add_node("detect", nodes_data.detect)
     graph.add_node("map_theory", nodes_data.map_theory)
     graph.add_node(
-        "synthesise", nodes_synthesis.synthesise, retry_policy=LLM_RETRY, error_handler=nodes_synthesis.llm_failed
+        "synthesise",
+        nodes_synthesis.synthesise,
+        retry_policy=LLM_RETRY,
+        error_handler=nodes_synthesis.llm_failed,
     )
-    graph.add_node("repair", nodes_synthesis.repair, retry_policy=LLM_RETRY, error_handler=nodes_synthesis.llm_failed)
-    graph.add_node("validate_grounding", nodes_synthesis.validate_grounding, destinations=("repair", "prioritise"))
+    graph.add_node(
+        "repair", nodes_synthesis.repair, retry_policy=LLM_RETRY, error_handler=nodes_synthesis.llm_failed
+    )
+    graph.add_node(
+        "validate_grounding", nodes_synthesis.validate_grounding, destinations=("repair", "prioritise")
+    )
     graph.add_node("prioritise", nodes_backlog.prioritise)
     graph.add_node("dedupe", nodes_backlog.dedupe)
     graph.add_node("approve", nodes_backlog.approve)

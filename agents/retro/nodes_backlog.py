@@ -93,4 +93,3 @@ def report(state: RetroState, runtime: Runtime[RetroContext]) -> dict[str, Any]:
             connection, state["retro_id"], {"status": "completed", "result": result, "updated_at": now}
         )
     return {"result": result}
-

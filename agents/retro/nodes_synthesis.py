@@ -29,7 +29,11 @@ def _mappings(state: RetroState) -> list[TheoryMapping]:
 
 
 def _outcome_update(outcome: LLMOutcome, what: str) -> dict[str, Any]:
-    update: dict[str, Any] = {"usage": dict(outcome.usage), "model": outcome.model, "llm_error": outcome.error}
+    update: dict[str, Any] = {
+        "usage": dict(outcome.usage),
+        "model": outcome.model,
+        "llm_error": outcome.error,
+    }
     if outcome.synthesis is not None:
         update["llm_synthesis"] = outcome.synthesis.model_dump(mode="json")
     else:
@@ -52,7 +56,11 @@ def repair(state: RetroState, runtime: Runtime[RetroContext]) -> dict[str, Any]:
     previous = Synthesis.model_validate(state["llm_synthesis"])
     feedback = repair_feedback_from_state(state)
     outcome = synthesise_with_llm(
-        _signals(state), _mappings(state), llm, repair_feedback=feedback, previous=previous,
+        _signals(state),
+        _mappings(state),
+        llm,
+        repair_feedback=feedback,
+        previous=previous,
         client=runtime.context.llm_client,
     )
     update = _outcome_update(outcome, "repair")
@@ -85,7 +93,11 @@ def validate_grounding(state: RetroState, runtime: Runtime[RetroContext]) -> Com
     answered = state.get("llm_synthesis")
     if answered is None:
         grounding = {"repaired": False, "issues": [], "dropped_insights": [], "dropped_backlog_items": []}
-        update = {"synthesis": rules.model_dump(mode="json"), "synthesis_source": "rules", "grounding": grounding}
+        update = {
+            "synthesis": rules.model_dump(mode="json"),
+            "synthesis_source": "rules",
+            "grounding": grounding,
+        }
         return Command(update=update, goto="prioritise")
     result = validate(Synthesis.model_validate(answered), signals)
     repairs = int(state.get("repairs") or 0)

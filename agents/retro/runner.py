@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from agents.retro.checkpoint import checkpointer
@@ -89,7 +90,9 @@ class RetroRunner:
         if kind == "deployment":
             with self.context.database.read() as connection:
                 return deployment_window(
-                    connection, str(request.get("version") or ""), bake_hours=int(request.get("bake_hours") or 24)
+                    connection,
+                    str(request.get("version") or ""),
+                    bake_hours=int(request.get("bake_hours") or 24),
                 )
         if kind != "sprint":
             raise RetroInputError("kind", f"must be sprint or deployment, got {kind!r}")
@@ -108,15 +111,18 @@ class RetroRunner:
         return row
 
     def _invoke(self, retro_id: str, graph_input: RetroState | Command[Any] | None) -> dict[str, Any]:
-        config: dict[str, Any] = {"configurable": {"thread_id": retro_id}, "max_concurrency": MAX_CONCURRENT_GATHERS}
+        config: RunnableConfig = {
+            "configurable": {"thread_id": retro_id},
+            "max_concurrency": MAX_CONCURRENT_GATHERS,
+        }
         with checkpointer(self.context.database.url) as saver:
             graph = build_graph(saver)
             try:
-                graph.invoke(graph_input, config, context=self.context, durability="sync")  # type: ignore[arg-type]
+                graph.invoke(graph_input, config, context=self.context, durability="sync")
             except Exception as exc:
                 self._record(retro_id, "failed", None, f"{type(exc).__name__}: {exc}")
                 raise
-            snapshot = graph.get_state(config)  # type: ignore[arg-type]
+            snapshot = graph.get_state(config)
         values: RetroState = snapshot.values  # type: ignore[assignment]
         if snapshot.next:  # stopped at the approval interrupt
             result = build_result(values, status="awaiting_approval")

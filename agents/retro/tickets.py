@@ -33,12 +33,16 @@ def backlog_item(data: dict[str, Any]) -> BacklogItem:
     )
 
 
-def file_item(context: RetroContext, retro_id: str, data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+def file_item(
+    context: RetroContext, retro_id: str, data: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """File on each sink; returns the tickets (TicketRef dicts) and warnings for sinks that failed or were busy."""
     item = backlog_item(data)
     database = context.database
     with database.write() as connection:
-        retro_sql.record_backlog_item(connection, item.fingerprint, item.title, retro_id, data, context.clock())
+        retro_sql.record_backlog_item(
+            connection, item.fingerprint, item.title, retro_id, data, context.clock()
+        )
     tickets: list[dict[str, Any]] = []
     warnings: list[str] = []
     for sink in context.sinks:
@@ -49,7 +53,12 @@ def file_item(context: RetroContext, retro_id: str, data: dict[str, Any]) -> tup
         if blocking is not None:
             if blocking["status"] == "filed":
                 tickets.append(
-                    {"sink": sink.name, "key": blocking["ticket_key"], "url": blocking["url"], "created": False}
+                    {
+                        "sink": sink.name,
+                        "key": blocking["ticket_key"],
+                        "url": blocking["url"],
+                        "created": False,
+                    }
                 )
             else:
                 warnings.append(f"{item.id} on {sink.name}: being filed by retro {blocking['retro_id']}")
@@ -59,7 +68,12 @@ def file_item(context: RetroContext, retro_id: str, data: dict[str, Any]) -> tup
         except TicketSinkError as exc:
             with database.write() as connection:
                 retro_sql.record_filing(
-                    connection, item.fingerprint, sink.name, status="failed", now=context.clock(), error=str(exc)
+                    connection,
+                    item.fingerprint,
+                    sink.name,
+                    status="failed",
+                    now=context.clock(),
+                    error=str(exc),
                 )
             warnings.append(f"{item.id} on {sink.name}: {exc}")
             continue

@@ -20,7 +20,7 @@ def window_to_state(window: RetroWindow) -> dict[str, Any]:
 
 
 def window_from_state(data: dict[str, Any]) -> RetroWindow:
-    values = {
+    values: dict[str, Any] = {
         key: (datetime.fromisoformat(value) if key in _DATETIMES and value is not None else value)
         for key, value in data.items()
     }

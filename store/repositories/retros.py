@@ -21,7 +21,9 @@ def create_retro(connection: Connection, values: Mapping[str, Any]) -> None:
 
 
 def retro(connection: Connection, retro_id: str) -> RowMapping | None:
-    return connection.execute(select(RetroRow.__table__).where(RetroRow.id == retro_id)).mappings().one_or_none()
+    return (
+        connection.execute(select(RetroRow.__table__).where(RetroRow.id == retro_id)).mappings().one_or_none()
+    )
 
 
 def update_retro(connection: Connection, retro_id: str, values: Mapping[str, Any]) -> None:
@@ -45,7 +47,12 @@ def open_backlog_items(connection: Connection, fingerprints: Sequence[str]) -> d
 
 
 def record_backlog_item(
-    connection: Connection, fingerprint: str, title: str, retro_id: str, item: Mapping[str, Any], now: datetime
+    connection: Connection,
+    fingerprint: str,
+    title: str,
+    retro_id: str,
+    item: Mapping[str, Any],
+    now: datetime,
 ) -> None:
     """Insert the item, or (same fingerprint proposed again) note the latest retro and keep the first one."""
     statement = _insert(connection, BacklogItemRow).values(
@@ -88,9 +95,7 @@ def claim_filing(
     if taken.rowcount == 1:
         return None
     return (
-        connection.execute(
-            select(f.__table__).where(and_(f.fingerprint == fingerprint, f.sink == sink))
-        )
+        connection.execute(select(f.__table__).where(and_(f.fingerprint == fingerprint, f.sink == sink)))
         .mappings()
         .one()
     )
@@ -117,5 +122,7 @@ def record_filing(
 def filings(connection: Connection, fingerprint: str) -> list[RowMapping]:
     f = TicketFilingRow
     return list(
-        connection.execute(select(f.__table__).where(f.fingerprint == fingerprint).order_by(f.sink)).mappings()
+        connection.execute(
+            select(f.__table__).where(f.fingerprint == fingerprint).order_by(f.sink)
+        ).mappings()
     )

@@ -32,7 +32,9 @@ def loaded(database: Database) -> Database:
 
 
 def _runner(database: Database, backlog: Path, **options: Any) -> RetroRunner:
-    context = RetroContext(database=database, sinks=[JsonlTicketSink(backlog)], gather=GatherSettings(), **options)
+    context = RetroContext(
+        database=database, sinks=[JsonlTicketSink(backlog)], gather=GatherSettings(), **options
+    )
     return RetroRunner(context)
 
 

@@ -28,7 +28,9 @@ QUANTITATIVE_KINDS: frozenset[str] = frozenset(
 )
 Direction = Literal["improved", "worsened", "neutral"]
 Impact = Literal["High", "Medium", "Low"]
-JourneyStage = Literal["acquisition", "onboarding", "first_value", "adoption", "renewal", "support", "advocacy"]
+JourneyStage = Literal[
+    "acquisition", "onboarding", "first_value", "adoption", "renewal", "support", "advocacy"
+]
 CanvasBlock = Literal[
     "customer_segments",
     "value_propositions",
@@ -84,7 +86,9 @@ class Signal:
         """Every number a synthesis citing this signal may state (before rounding/percent formatting)."""
         numbers = [x for x in (self.value, self.baseline, self.change, self.p_value) if x is not None]
         numbers += [float(x) for x in (self.n, self.baseline_n, self.affected_users) if x is not None]
-        numbers += [float(x) for x in self.facts.values() if isinstance(x, int | float) and not isinstance(x, bool)]
+        numbers += [
+            float(x) for x in self.facts.values() if isinstance(x, int | float) and not isinstance(x, bool)
+        ]
         return numbers
 
     def as_dict(self) -> dict[str, Any]:
