@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from feedbackloop.api import escalations, experiments, health, ingest, kpis, metrics, surveys
+from feedbackloop.api import escalations, experiments, health, ingest, kpis, metrics, retros, surveys
 from feedbackloop.api.escalation_bodies import install_escalation_errors
 from feedbackloop.api.experiment_bodies import install_experiment_errors
 from feedbackloop.api.state import AppState
@@ -69,4 +69,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(experiments.router)
     app.include_router(surveys.router)
     app.include_router(escalations.router)
+    app.include_router(retros.router)
     return app
