@@ -27,6 +27,7 @@ from agents.retro.state import RetroRequest
 from feedbackloop.runtime import database_for
 from feedbackloop.settings import Settings, get_settings
 from feedbackloop.tickets import ticket_sink_config
+from store.database import Database
 from tools.retro.gather import GatherSettings
 from tools.retro.window import RetroInputError
 from tools.tickets.base import TicketSink
@@ -107,13 +108,14 @@ def llm_config(settings: Settings) -> LLMConfig | None:
 def retro_runner(
     database_url: str | None = None,
     *,
+    database: Database | None = None,
     settings: Settings | None = None,
     sinks: Sequence[TicketSink] | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> RetroRunner:
     settings = settings or get_settings()
     context = RetroContext(
-        database=database_for(database_url, settings),
+        database=database or database_for(database_url, settings),
         sinks=list(sinks) if sinks is not None else build_sinks(ticket_sink_config(settings)),
         llm=llm_config(settings),
         gather=GatherSettings(bake_hours=settings.retro_bake_hours),

@@ -99,8 +99,7 @@ class RetroRunner:
         for name in ("start", "end"):
             if not request.get(name):
                 raise RetroInputError(name, "a sprint retro needs start and end (ISO 8601)")
-        start = datetime.fromisoformat(str(request["start"]))
-        end = datetime.fromisoformat(str(request["end"]))
+        start, end = _moment(request, "start"), _moment(request, "end")
         return sprint_window(start, end, sprint_id=request.get("sprint_id"))
 
     def _row(self, retro_id: str) -> Any:
@@ -137,3 +136,13 @@ class RetroRunner:
                 retro_id,
                 {"status": status, "result": result, "error": error, "updated_at": self.context.clock()},
             )
+
+
+def _moment(request: RetroRequest, name: str) -> datetime:
+    value = request.get(name)
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise RetroInputError(
+            name, f"{value!r} is not an ISO 8601 date or time (e.g. 2026-01-14T00:00:00Z)"
+        ) from None

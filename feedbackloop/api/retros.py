@@ -175,7 +175,7 @@ def _runner(request: Request) -> RetroRunner:
     cached: RetroRunner | None = getattr(request.app.state, "retro_runner", None)
     if cached is None:
         state: AppState = request.app.state.feedbackloop
-        cached = retro_runner(state.database.url, settings=state.settings)
+        cached = retro_runner(database=state.database, settings=state.settings)
         request.app.state.retro_runner = cached
     return cached
 
