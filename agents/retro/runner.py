@@ -57,24 +57,37 @@ class RetroRunner:
         return retro_id
 
     def run(self, retro_id: str) -> dict[str, Any]:
-        row = self._row(retro_id)
-        state: RetroState = {"retro_id": retro_id, "request": row["request"], "warnings": [], "usage": {}}
-        return self._invoke(retro_id, state)
+        return self._invoke(retro_id, self._initial_state(retro_id, self._row(retro_id)))
 
     def resume(self, retro_id: str) -> dict[str, Any]:
-        """Continue a run that stopped (crash, kill) from its last checkpoint; completed runs return their result."""
+        """Continue a run that stopped (crash, kill) from its last checkpoint; a completed run returns its result
+        and one waiting at the approval interrupt stays there (resuming never approves anything)."""
         row = self._row(retro_id)
         if row["status"] == "completed" and row["result"] is not None:
             return dict(row["result"])
-        if row["status"] == "awaiting_approval":
-            return dict(row["result"] or {})
-        return self._invoke(retro_id, None)
+        with checkpointer(self.context.database.url) as saver:
+            snapshot = build_graph(saver).get_state(_config(retro_id))
+        if snapshot.interrupts:
+            values: RetroState = snapshot.values  # type: ignore[assignment]
+            result = build_result(values, status="awaiting_approval")
+            self._record(retro_id, "awaiting_approval", result, None)
+            return result
+        self._record(retro_id, "running", row["result"], None)
+        return self._invoke(retro_id, None if snapshot.values else self._initial_state(retro_id, row))
 
     def approve(self, retro_id: str, answer: str | list[str]) -> dict[str, Any]:
-        """Answer the approval interrupt: "all", "none" or a list of backlog item ids (B1, B2 …)."""
-        row = self._row(retro_id)
-        if row["status"] != "awaiting_approval":
-            raise RetroStateError("retro_id", f"retro {retro_id} is {row['status']}, not awaiting approval")
+        """Answer the approval interrupt: "all", "none" or a list of backlog item ids (B1, B2 …).
+
+        The status moves from awaiting_approval to running in one statement, so of two concurrent approvals
+        (two clicks in Slack) one runs and the other is refused."""
+        self._row(retro_id)
+        with self.context.database.write() as connection:
+            claimed = retro_sql.claim_status(
+                connection, retro_id, "awaiting_approval", "running", self.context.clock()
+            )
+        if not claimed:
+            status = self._row(retro_id)["status"]
+            raise RetroStateError("retro_id", f"retro {retro_id} is {status}, not awaiting approval")
         return self._invoke(retro_id, Command(resume=answer))
 
     def result(self, retro_id: str) -> dict[str, Any]:
@@ -102,6 +115,10 @@ class RetroRunner:
         start, end = _moment(request, "start"), _moment(request, "end")
         return sprint_window(start, end, sprint_id=request.get("sprint_id"))
 
+    @staticmethod
+    def _initial_state(retro_id: str, row: Any) -> RetroState:
+        return {"retro_id": retro_id, "request": row["request"], "warnings": [], "usage": {}}
+
     def _row(self, retro_id: str) -> Any:
         with self.context.database.read() as connection:
             row = retro_sql.retro(connection, retro_id)
@@ -110,10 +127,7 @@ class RetroRunner:
         return row
 
     def _invoke(self, retro_id: str, graph_input: RetroState | Command[Any] | None) -> dict[str, Any]:
-        config: RunnableConfig = {
-            "configurable": {"thread_id": retro_id},
-            "max_concurrency": MAX_CONCURRENT_GATHERS,
-        }
+        config = _config(retro_id)
         with checkpointer(self.context.database.url) as saver:
             graph = build_graph(saver)
             try:
@@ -146,3 +160,7 @@ def _moment(request: RetroRequest, name: str) -> datetime:
         raise RetroInputError(
             name, f"{value!r} is not an ISO 8601 date or time (e.g. 2026-01-14T00:00:00Z)"
         ) from None
+
+
+def _config(retro_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": retro_id}, "max_concurrency": MAX_CONCURRENT_GATHERS}

@@ -30,6 +30,16 @@ def update_retro(connection: Connection, retro_id: str, values: Mapping[str, Any
     connection.execute(update(RetroRow).where(RetroRow.id == retro_id).values(**values))
 
 
+def claim_status(connection: Connection, retro_id: str, expected: str, new: str, now: datetime) -> bool:
+    """Move a retro from `expected` to `new` status; False when it was not in `expected` (someone else moved it)."""
+    moved = connection.execute(
+        update(RetroRow)
+        .where(RetroRow.id == retro_id, RetroRow.status == expected)
+        .values(status=new, updated_at=now)
+    )
+    return moved.rowcount == 1
+
+
 def recent_retros(connection: Connection, limit: int = 20) -> list[RowMapping]:
     table = RetroRow.__table__
     columns = [c for c in table.c if c.name != "result"]  # the list view does not need the reports
