@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test serve bench lint ci clean
+.PHONY: demo test serve bench lint ci clean record-cassettes
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/escalation.py
 
 ci: lint test
+
+# Re-record the LLM cassettes (tests/cassettes/) against the local OpenAI-compatible server; CI replays them.
+record-cassettes: $(VENV)/.installed-dev
+	../shared/tools/local-llm start
+	$(BIN)/python -m pytest tests/agents/test_retro_llm_cassettes.py --record-mode=rewrite
 
 clean:
 	rm -rf $(VENV) .venv-gbstats .feedbackloop .pytest_cache .mypy_cache .ruff_cache
