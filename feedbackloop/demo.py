@@ -19,6 +19,7 @@ from feedbackloop.cli.experiment_tables import results_view
 from feedbackloop.dashboard.build import build_dashboard
 from feedbackloop.dashboard.render import render_dashboard
 from feedbackloop.demo_escalations import print_escalations, replay_checks
+from feedbackloop.demo_retro import print_retro, run_demo_retro
 from feedbackloop.demo_surveys import answer_surveys, print_surveys
 from feedbackloop.settings import Settings
 from prompts import render
@@ -97,6 +98,7 @@ def run_demo(
     config: SyntheticConfig | None = None,
     personas: PersonaRegistry | None = None,
     reset: bool = False,
+    retro: bool = True,
 ) -> DemoResult:
     config = config or SyntheticConfig(
         end=datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -139,6 +141,13 @@ def run_demo(
     print_surveys(console, database, start=start, end=period_end(config), regression=regression)
     if replay is not None:
         print_escalations(console, database, replay)
+    if retro:
+        backlog_file = _beside(database_url, "backlog.jsonl")
+        with console.status("sprint retro: gathering evidence, detecting signals, synthesising"):
+            result = run_demo_retro(
+                database_url, database=database, end=period_end(config), backlog_file=backlog_file
+            )
+        print_retro(console, result, backlog_file)
     dashboard_path = write_dashboard(console, database, database_url, config)
     console.print(
         render(

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from feedbackloop.retro_agent import retro_runner
 from feedbackloop.settings import Settings
+from store.database import Database
 from tools.retro.numbers import format_change, format_number
 from tools.tickets.jsonl import JsonlTicketSink
 
@@ -20,11 +21,13 @@ SPRINT_DAYS = 14
 IMPACT_STYLE = {"High": "bold red", "Medium": "yellow", "Low": "dim"}
 
 
-def run_demo_retro(database_url: str, *, end: datetime, backlog_file: Path) -> dict[str, Any]:
+def run_demo_retro(
+    database_url: str, *, database: Database, end: datetime, backlog_file: Path
+) -> dict[str, Any]:
     """The last sprint's retro, rules synthesis unless an LLM is configured, filing to `backlog_file` (fresh)."""
     backlog_file.unlink(missing_ok=True)
     settings = Settings(database_url=database_url)
-    runner = retro_runner(database_url, settings=settings, sinks=[JsonlTicketSink(backlog_file)])
+    runner = retro_runner(database=database, settings=settings, sinks=[JsonlTicketSink(backlog_file)])
     start = end - timedelta(days=SPRINT_DAYS)
     retro_id = runner.start(
         {"kind": "sprint", "start": start.isoformat(), "end": end.isoformat(), "sprint_id": "demo-sprint",

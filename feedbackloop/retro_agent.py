@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -146,8 +146,11 @@ class RetroAgent:
     ) -> RetroAnalysis:
         if sprint_start is None or sprint_end is None:
             raise RetroInputError("sprint_start" if sprint_start is None else "sprint_end", "is required")
+        # The seed's sprint of datetime(2024, 1, 1) to datetime(2024, 1, 14) includes the 14th: an end at
+        # midnight names the sprint's last day here; give a later time of day for an exclusive end.
+        end = sprint_end.date() if sprint_end.time() == time(0) else sprint_end
         request = RetroRequest(
-            kind="sprint", start=sprint_start.isoformat(), end=sprint_end.isoformat(), sprint_id=sprint_id,
+            kind="sprint", start=sprint_start.isoformat(), end=end.isoformat(), sprint_id=sprint_id,
             approve=self.approve,
         )  # fmt: skip
         return await self._run(request)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -152,10 +152,11 @@ class RetroRunner:
             )
 
 
-def _moment(request: RetroRequest, name: str) -> datetime:
-    value = request.get(name)
+def _moment(request: RetroRequest, name: str) -> datetime | date:
+    """A datetime (exclusive end), or a date for a date-only value (an end date includes that day)."""
+    value = str(request.get(name))
     try:
-        return datetime.fromisoformat(str(value))
+        return date.fromisoformat(value) if len(value) == len("2026-01-14") else datetime.fromisoformat(value)
     except ValueError:
         raise RetroInputError(
             name, f"{value!r} is not an ISO 8601 date or time (e.g. 2026-01-14T00:00:00Z)"

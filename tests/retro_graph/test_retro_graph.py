@@ -21,8 +21,11 @@ from tools.tickets.jsonl import JsonlTicketSink
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 SPRINT = {"kind": "sprint", "start": (END - timedelta(days=14)).isoformat(), "end": END.isoformat()}
-# The deployment on day 26 of 40 lands in the sprint (the last 14 days) and triples network report errors.
-CONFIG = SyntheticConfig(users=500, days=40, seed=5, end=END, deployments=(PlantedDeployment(day=26),))
+# The deployment on day 26 of 40 opens the sprint (the last 14 days) and multiplies network report errors by 6
+# (few users: the change has to survive the correction across every metric, KPI and persona).
+CONFIG = SyntheticConfig(
+    users=500, days=40, seed=5, end=END, deployments=(PlantedDeployment(day=26, error_multiplier=6.0),)
+)
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from tools.retro.window import RetroInputError, deployment_window, sprint_window
 DEPLOYED_AT = datetime(2024, 1, 10, 14, 30, tzinfo=UTC)
 
 
-def test_the_seeds_sprint_covers_its_last_day() -> None:
-    window = sprint_window(datetime(2024, 1, 1), datetime(2024, 1, 14), sprint_id="sprint-1")
+def test_an_end_date_covers_its_last_day_and_a_datetime_end_is_exclusive() -> None:
+    window = sprint_window(datetime(2024, 1, 1), date(2024, 1, 14), sprint_id="sprint-1")
     assert (window.start, window.end) == (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 15, tzinfo=UTC))
     assert (window.baseline_start, window.baseline_end) == (datetime(2023, 12, 18, tzinfo=UTC), window.start)
     assert (window.kind, window.sprint_id, window.version) == ("sprint", "sprint-1", None)
     assert sprint_window(date(2024, 1, 1), date(2024, 1, 14)) == sprint_window(
-        datetime(2024, 1, 1), datetime(2024, 1, 14)
+        datetime(2024, 1, 1), datetime(2024, 1, 15)
     )
 
 
@@ -30,7 +30,7 @@ def test_an_end_with_a_time_of_day_is_exact_and_offsets_become_utc() -> None:
     assert window.end == datetime(2024, 1, 2, 6, tzinfo=UTC)
     assert window.baseline_start == datetime(2023, 12, 31, 18, tzinfo=UTC)
     berlin = timezone(timedelta(hours=1))
-    local = sprint_window(datetime(2024, 1, 1, tzinfo=berlin), datetime(2024, 1, 7, tzinfo=berlin))
+    local = sprint_window(datetime(2024, 1, 1, tzinfo=berlin), datetime(2024, 1, 8, tzinfo=berlin))
     assert local.start == datetime(2023, 12, 31, 23, tzinfo=UTC)  # local midnight, in UTC
     assert local.end == datetime(2024, 1, 7, 23, tzinfo=UTC)  # the end of the local 7th
     assert local.start.tzinfo is UTC
@@ -41,7 +41,7 @@ def test_an_end_with_a_time_of_day_is_exact_and_offsets_become_utc() -> None:
     [
         (datetime(2024, 1, 14), datetime(2024, 1, 1), "end", "before or when it starts"),
         (datetime(2024, 1, 1, 12), datetime(2024, 1, 1, 12), "end", "before or when it starts"),
-        (datetime(2023, 1, 1), datetime(2024, 1, 2), "end", "at most 366 days"),
+        (datetime(2023, 1, 1), datetime(2024, 1, 3), "end", "at most 366 days"),
         ("2024-01-01", datetime(2024, 1, 14), "start", "date or a datetime"),
         (datetime(1970, 1, 2), datetime(1970, 1, 9), "start", "before 1970"),
     ],

@@ -1,9 +1,10 @@
 """The windows a retro compares: a sprint (its days vs the same number of days before) or a deployment (the bake
 period after it vs the bake period before it). Every window is half-open [start, end) in UTC.
 
-Sprint ends are inclusive of the day named: `sprint_end=datetime(2024, 1, 14)` (or `date(2024, 1, 14)`) is the
-sprint's last day, so the window ends at 2024-01-15 00:00 UTC. Any end with a time of day other than midnight is
-taken as the exact, exclusive end. Naive datetimes are taken as UTC.
+A sprint end given as a date names the sprint's last day: `date(2024, 1, 14)` ends the window at 2024-01-15
+00:00 UTC. A datetime end is exact and exclusive (an end at midnight is the start of that day), as everywhere
+else in the product; the seed's `RetroAgent.run_sprint_retro(sprint_end=datetime(2024, 1, 14))` passes a
+midnight end as the date it names. Naive datetimes are taken as UTC.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class RetroInputError(ValueError):
 def sprint_window(start: datetime | date, end: datetime | date, sprint_id: str | None = None) -> RetroWindow:
     """The sprint [start, end) with the window of equal length just before it as the baseline.
 
-    `end` as a date, or as a datetime at midnight, means the end of that day (the sprint's last day is included).
+    `end` as a date means the end of that day (the sprint's last day is included); a datetime is exclusive.
     """
     start_at = _moment(start, "start")
     end_at = _moment(end, "end", end_of_day=True)
@@ -99,11 +100,12 @@ def deployment_window(
 
 
 def _moment(value: object, field: str, *, end_of_day: bool = False) -> datetime:
-    """A UTC datetime from a date or datetime (naive = UTC); with `end_of_day`, a date or midnight → next midnight."""
+    """A UTC datetime from a date or datetime (naive = UTC); with `end_of_day`, a date → the next midnight.
+
+    A datetime is taken as given (an end at midnight is exclusive): only a plain date names a whole last day.
+    """
     if isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        if end_of_day and moment.timetz().replace(tzinfo=None) == time(0):
-            moment += timedelta(days=1)
     elif isinstance(value, date):
         moment = datetime.combine(value, time(0), tzinfo=UTC) + timedelta(days=1 if end_of_day else 0)
     else:
