@@ -14,7 +14,8 @@ from rich.table import Table
 from feedbackloop.retro_agent import retro_runner
 from feedbackloop.settings import Settings
 from store.database import Database
-from tools.retro.numbers import format_change, format_number
+from tools.retro.model import Signal
+from tools.retro.numbers import change_is_relative, format_change, format_number
 from tools.tickets.jsonl import JsonlTicketSink
 
 SPRINT_DAYS = 14
@@ -69,5 +70,8 @@ def _evidence(signal: Mapping[str, Any] | None, signal_id: str) -> str:
         return signal_id
     subject = signal.get("metric") or signal.get("subject") or signal["kind"]
     persona = f"/{signal['persona']}" if signal.get("persona") else ""
-    change = f" {format_change(signal['change'])}" if signal.get("change") is not None else ""
-    return f"{signal_id} {subject}{persona}{change}"
+    relative = change_is_relative(Signal.from_dict(dict(signal)))  # NPS moves in points, not percent
+    change = format_change(signal.get("change"), relative=relative)
+    if change is not None and not relative:
+        change += f" {signal.get('unit') or ''}".rstrip()
+    return f"{signal_id} {subject}{persona}" + (f" {change}" if change else "")
