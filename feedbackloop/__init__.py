@@ -16,6 +16,7 @@ from feedbackloop.auto_escalation import (
 from feedbackloop.journey_surveys import JourneySurveySystem, Survey, SurveyTrigger, SurveyType
 from feedbackloop.kpi_dashboard import KPICategory, KPIDashboardAggregator
 from feedbackloop.metrics import MetricCategory, MetricsTracker
+from feedbackloop.retro_agent import RetroAgent, RetroAnalysis, RetroAnalysisType
 from feedbackloop.settings import Settings, get_settings
 from store.database import Database
 from tools.events.ingest import EventIngestor, IngestSummary
@@ -39,6 +40,9 @@ __all__ = [
     "KPIDashboardAggregator",
     "MetricCategory",
     "MetricsTracker",
+    "RetroAgent",
+    "RetroAnalysis",
+    "RetroAnalysisType",
     "Settings",
     "Survey",
     "SurveyTrigger",

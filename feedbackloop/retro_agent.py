@@ -102,6 +102,7 @@ def llm_config(settings: Settings) -> LLMConfig | None:
         api_key=api_key,
         model=settings.llm_model,
         structured_output=settings.llm_structured_output,
+        timeout_seconds=settings.llm_timeout_seconds,
     )
 
 

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     llm_structured_output: StructuredOutputMethod = Field(
         "json_schema", description="how structured output is requested from the LLM server"
     )
+    llm_timeout_seconds: float = Field(
+        120,
+        gt=0,
+        le=3600,
+        description="seconds one LLM call may take before it is retried (then the rules take over)",
+    )
     retro_bake_hours: int = Field(
         24, ge=1, le=24 * 14, description="hours after a deployment its retro waits for and compares"
     )

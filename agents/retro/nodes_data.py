@@ -3,7 +3,6 @@ to journey theory. No LLM here; every number the retro states is produced in thi
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -11,32 +10,15 @@ from langgraph.types import Send
 
 from agents.retro.context import RetroContext
 from agents.retro.state import GatherTask, RetroState
-from agents.retro.windows import window_from_state, window_to_state
+from agents.retro.windows import window_from_state, window_of_request, window_to_state
 from tools.journey import map_signals
 from tools.retro.gather import FAMILIES, gather
 from tools.retro.model import Signal
 from tools.retro.signals import detect_signals
-from tools.retro.window import deployment_window, sprint_window
-
-
-def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def resolve_window(state: RetroState, runtime: Runtime[RetroContext]) -> dict[str, Any]:
-    request = state["request"]
-    if request["kind"] == "deployment":
-        with runtime.context.database.read() as connection:
-            window = deployment_window(
-                connection,
-                str(request.get("version") or ""),
-                bake_hours=int(request.get("bake_hours") or 24),
-                deployed_at=_when(request.get("deployed_at")),  # type: ignore[arg-type]
-            )
-    else:
-        start, end = _when(request.get("start")), _when(request.get("end"))
-        assert start is not None and end is not None  # the runner validated the request
-        window = sprint_window(start, end, sprint_id=request.get("sprint_id"))
+    window = window_of_request(runtime.context.database, state["request"], now=runtime.context.clock())
     return {"window": window_to_state(window)}
 
 

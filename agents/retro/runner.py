@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -19,9 +18,10 @@ from agents.retro.context import RetroContext
 from agents.retro.graph import build_graph
 from agents.retro.result import build_result
 from agents.retro.state import RetroRequest, RetroState
+from agents.retro.windows import window_of_request
 from store.repositories import retros as retro_sql
 from tools.retro.model import RetroWindow
-from tools.retro.window import RetroInputError, deployment_window, sprint_window
+from tools.retro.window import RetroInputError
 
 MAX_CONCURRENT_GATHERS = 3  # gather branches at once: each holds a database connection
 
@@ -99,21 +99,7 @@ class RetroRunner:
     # ---- internals ----
 
     def _window(self, request: RetroRequest) -> RetroWindow:
-        kind = request.get("kind")
-        if kind == "deployment":
-            with self.context.database.read() as connection:
-                return deployment_window(
-                    connection,
-                    str(request.get("version") or ""),
-                    bake_hours=int(request.get("bake_hours") or 24),
-                )
-        if kind != "sprint":
-            raise RetroInputError("kind", f"must be sprint or deployment, got {kind!r}")
-        for name in ("start", "end"):
-            if not request.get(name):
-                raise RetroInputError(name, "a sprint retro needs start and end (ISO 8601)")
-        start, end = _moment(request, "start"), _moment(request, "end")
-        return sprint_window(start, end, sprint_id=request.get("sprint_id"))
+        return window_of_request(self.context.database, request, now=self.context.clock())
 
     @staticmethod
     def _initial_state(retro_id: str, row: Any) -> RetroState:
@@ -150,17 +136,6 @@ class RetroRunner:
                 retro_id,
                 {"status": status, "result": result, "error": error, "updated_at": self.context.clock()},
             )
-
-
-def _moment(request: RetroRequest, name: str) -> datetime | date:
-    """A datetime (exclusive end), or a date for a date-only value (an end date includes that day)."""
-    value = str(request.get(name))
-    try:
-        return date.fromisoformat(value) if len(value) == len("2026-01-14") else datetime.fromisoformat(value)
-    except ValueError:
-        raise RetroInputError(
-            name, f"{value!r} is not an ISO 8601 date or time (e.g. 2026-01-14T00:00:00Z)"
-        ) from None
 
 
 def _config(retro_id: str) -> RunnableConfig:

@@ -27,6 +27,7 @@ class RetroRequest(TypedDict, total=False):
     sprint_id: str | None
     version: str | None
     bake_hours: int
+    deployed_at: str | None  # ISO 8601; default: the time of the version's first deployment event
     approve: str  # auto | ask
 
 
