@@ -113,6 +113,19 @@ def test_prompt_injection_in_a_survey_theme_cannot_yield_a_backlog_item() -> Non
     assert all("admin" not in d.title.lower() for d in merged.backlog_items)
 
 
+def test_an_insight_quoting_survey_text_verbatim_is_rejected_even_when_it_cites_numbers() -> None:
+    """The injected sentence must not travel into a report under the cover of a real, quantitative signal."""
+    smuggled = insight(title="Report errors rose", summary=f"Users say: {PROMPT_INJECTION.upper()}!",
+                       impact="High", evidence_ids=["S1"])  # fmt: skip
+    result = validate(Synthesis(insights=[smuggled]), SIGNALS)
+    assert result.dropped_insight_ids == ("I1",)
+    assert [issue.path for issue in result.issues] == ["insights[0].summary"]
+    assert "repeats survey text verbatim" in result.issues[0].message
+    paraphrase = insight(title="Report errors rose", summary="Some respondents ask for access changes.",
+                         impact="High", evidence_ids=["S1"])  # fmt: skip
+    assert validate(Synthesis(insights=[paraphrase]), SIGNALS).issues == ()
+
+
 def test_repair_feedback_lists_the_issues() -> None:
     result = validate(
         Synthesis(insights=[insight(summary="errors rose 57%", evidence_ids=["S1", "S42"])]), SIGNALS

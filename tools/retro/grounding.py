@@ -24,6 +24,8 @@ from tools.retro.numbers import ungrounded_numbers
 from tools.retro.rules import IMPACTS, MAX_BACKLOG_ITEMS, MAX_INSIGHTS, signal_impact
 
 MAX_FEEDBACK_LINES = 20
+QUOTE_WORDS = 6  # this many consecutive words of a survey comment in a synthesis count as quoting it
+WORD = re.compile(r"[a-z0-9']+")
 _INSIGHT_ID = re.compile(r"I(\d+)")
 
 
@@ -41,12 +43,13 @@ class GroundingResult:
 
 def validate(synthesis: Synthesis, signals: Sequence[Signal]) -> GroundingResult:
     by_id = {signal.id: signal for signal in signals}
+    untrusted = _shingles(" ".join(text for signal in signals for text in signal.text))
     counts = Counter(insight.id for insight in synthesis.insights)
     issues: list[GroundingIssue] = []
     valid: list[InsightDraft] = []
     dropped: list[str] = []
     for index, insight in enumerate(synthesis.insights):
-        found = _insight_issues(insight, f"insights[{index}]", by_id, counts[insight.id])
+        found = _insight_issues(insight, f"insights[{index}]", by_id, counts[insight.id], untrusted)
         issues += found
         if found:
             dropped.append(insight.id)
@@ -56,7 +59,7 @@ def validate(synthesis: Synthesis, signals: Sequence[Signal]) -> GroundingResult
     drafts: list[BacklogDraft] = []
     dropped_titles: list[str] = []
     for index, draft in enumerate(synthesis.backlog_items):
-        found = _draft_issues(draft, f"backlog_items[{index}]", valid_by_id, set(counts), by_id)
+        found = _draft_issues(draft, f"backlog_items[{index}]", valid_by_id, set(counts), by_id, untrusted)
         issues += found
         if found:
             dropped_titles.append(draft.title)
@@ -71,7 +74,7 @@ def validate(synthesis: Synthesis, signals: Sequence[Signal]) -> GroundingResult
 
 
 def _insight_issues(
-    insight: InsightDraft, path: str, by_id: dict[str, Signal], uses: int
+    insight: InsightDraft, path: str, by_id: dict[str, Signal], uses: int, untrusted: frozenset[str]
 ) -> list[GroundingIssue]:
     issues: list[GroundingIssue] = []
     if uses > 1:
@@ -89,7 +92,7 @@ def _insight_issues(
     texts = [("title", insight.title), ("summary", insight.summary)]
     texts += [(f"recommendations[{k}]", text) for k, text in enumerate(insight.recommendations)]
     issues += _number_issues(path, texts, cited)
-    return issues
+    return issues + _quoting_issues(path, texts, untrusted)
 
 
 def _draft_issues(
@@ -98,6 +101,7 @@ def _draft_issues(
     valid: dict[str, InsightDraft],
     known: set[str],
     by_id: dict[str, Signal],
+    untrusted: frozenset[str],
 ) -> list[GroundingIssue]:
     unknown = [i for i in draft.insight_ids if i not in known]
     rejected = [i for i in draft.insight_ids if i in known and i not in valid]
@@ -118,7 +122,7 @@ def _draft_issues(
         issues.append(GroundingIssue(path, message))
     texts = [("title", draft.title), ("problem", draft.problem), ("proposal", draft.proposal)]
     texts += [(f"acceptance_criteria[{k}]", text) for k, text in enumerate(draft.acceptance_criteria)]
-    return issues + _number_issues(path, texts, cited)
+    return issues + _number_issues(path, texts, cited) + _quoting_issues(path, texts, untrusted)
 
 
 def _number_issues(path: str, texts: list[tuple[str, str]], cited: Sequence[Signal]) -> list[GroundingIssue]:
@@ -133,6 +137,25 @@ def _number_issues(path: str, texts: list[tuple[str, str]], cited: Sequence[Sign
             )
             issues.append(GroundingIssue(f"{path}.{field}", message))
     return issues
+
+
+def _shingles(text: str) -> frozenset[str]:
+    """Every run of QUOTE_WORDS consecutive words (lower case, punctuation dropped)."""
+    words = WORD.findall(text.lower())
+    return frozenset(" ".join(words[i : i + QUOTE_WORDS]) for i in range(len(words) - QUOTE_WORDS + 1))
+
+
+def _quoting_issues(
+    path: str, texts: list[tuple[str, str]], untrusted: frozenset[str]
+) -> list[GroundingIssue]:
+    """Survey comments are untrusted data to summarise: a synthesis that repeats one verbatim (how an injected
+    instruction would travel into a report or ticket) is rejected."""
+    if not untrusted:
+        return []
+    message = "repeats survey text verbatim; describe what respondents report in your own words instead"
+    return [
+        GroundingIssue(f"{path}.{field}", message) for field, text in texts if _shingles(text) & untrusted
+    ]
 
 
 def repair_feedback(issues: Sequence[GroundingIssue]) -> str:
