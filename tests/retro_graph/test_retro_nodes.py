@@ -46,9 +46,11 @@ def _state(**values: Any) -> RetroState:
 
 
 def _insight(evidence: list[str], summary: str, impact: str = "High") -> dict[str, Any]:
-    return {"id": "I1", "title": "Report errors rose for networks", "summary": summary,
-            "journey_stage": "adoption", "canvas_block": "key_activities", "principles": ["friction_ability"],
-            "impact": impact, "confidence": 0.9, "evidence_ids": evidence, "recommendations": ["Fix the exporter"]}  # fmt: skip
+    return {
+        "id": "I1", "title": "Report errors rose for networks", "summary": summary, "journey_stage": "adoption",
+        "canvas_block": "key_activities", "principles": ["friction_ability"], "impact": impact, "confidence": 0.9,
+        "evidence_ids": evidence, "recommendations": ["Fix the exporter"],
+    }  # fmt: skip
 
 
 GROUNDED = {
