@@ -27,3 +27,6 @@ class RetroContext:
     effort_weeks_default: float = 2.0
     filing_lease: timedelta = timedelta(minutes=10)  # a crashed filer's claim is taken over after this
     clock: Callable[[], datetime] = _utcnow
+    llm_retry_seconds: float = 1.0  # the LLM nodes' first wait between attempts (then doubled), tests use ~0
+    # Attempts of the LLM nodes in flight, by (retro id, node): usage counts requests made, answered or not.
+    llm_attempts: dict[tuple[str, str], int] = field(default_factory=dict, compare=False)

@@ -21,15 +21,25 @@ from agents.retro.context import RetroContext
 from agents.retro.llm import is_transient_llm_error
 from agents.retro.state import RetroState
 
-LLM_RETRY = RetryPolicy(
-    max_attempts=3, initial_interval=1.0, backoff_factor=2.0, retry_on=is_transient_llm_error
-)
+LLM_ATTEMPTS = 3
+
+
+def llm_retry(initial_seconds: float = 1.0) -> RetryPolicy:
+    """Timeouts, connection errors, 429 and 5xx are retried (waits of initial, then 2 × initial, with jitter);
+    a ValidationError or a 400 is not: asking again would get the same answer."""
+    return RetryPolicy(
+        max_attempts=LLM_ATTEMPTS,
+        initial_interval=initial_seconds,
+        backoff_factor=2.0,
+        retry_on=is_transient_llm_error,
+    )
 
 
 def build_graph(
-    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None, *, llm_retry_seconds: float = 1.0
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     graph = StateGraph(RetroState, context_schema=RetroContext)
+    retry = llm_retry(llm_retry_seconds)
     graph.add_node("resolve_window", nodes_data.resolve_window)
     graph.add_node("gather_family", nodes_data.gather_family)  # type: ignore[call-overload]  # takes a GatherTask
     graph.add_node("detect", nodes_data.detect)
@@ -37,11 +47,11 @@ def build_graph(
     graph.add_node(
         "synthesise",
         nodes_synthesis.synthesise,
-        retry_policy=LLM_RETRY,
+        retry_policy=retry,
         error_handler=nodes_synthesis.llm_failed,
     )
     graph.add_node(
-        "repair", nodes_synthesis.repair, retry_policy=LLM_RETRY, error_handler=nodes_synthesis.llm_failed
+        "repair", nodes_synthesis.repair, retry_policy=retry, error_handler=nodes_synthesis.llm_failed
     )
     graph.add_node(
         "validate_grounding", nodes_synthesis.validate_grounding, destinations=("repair", "prioritise")

@@ -363,7 +363,7 @@ def render_user_prompt(signals: Sequence[Signal], mappings: Sequence[TheoryMappi
     texts = [
         (signal.id, json.dumps(neutralise_untrusted(text), ensure_ascii=False))
         for signal in shown
-        for text in signal.text[:MAX_TEXTS_PER_SIGNAL]
+        for text in [*_words_from_text(signal), *signal.text[:MAX_TEXTS_PER_SIGNAL]]
     ]
     return render(
         "retro_synthesis_user.txt.j2",
@@ -421,9 +421,14 @@ def signal_row(signal: Signal, mapping: TheoryMapping | None) -> dict[str, Any]:
         "direction": signal.direction,
         "significant": signal.significant if signal.p_value is not None else None,
         "attributed_to": signal.attributed_to,
-        "subject": signal.subject,
+        "subject": None if signal.text else signal.subject,
         "detail": signal.detail,
-        "facts": {name: _format_fact(value) for name, value in signal.facts.items()} or None,
+        "facts": {
+            name: _format_fact(value)
+            for name, value in signal.facts.items()
+            if not (signal.text and isinstance(value, str))
+        }
+        or None,
     }
     if mapping is not None:
         optional |= {
@@ -434,6 +439,15 @@ def signal_row(signal: Signal, mapping: TheoryMapping | None) -> dict[str, Any]:
         }
     row |= {key: _clean(value) for key, value in optional.items() if value not in (None, "")}
     return row
+
+
+def _words_from_text(signal: Signal) -> list[str]:
+    """Words taken from survey text (a theme's term, its subject) are untrusted too: for a signal that carries
+    text they are shown inside the fence, never in its row."""
+    if not signal.text:
+        return []
+    words = [f"{name}: {value}" for name, value in signal.facts.items() if isinstance(value, str)]
+    return words + ([f"subject: {signal.subject}"] if signal.subject else [])
 
 
 def _clean(value: Any) -> Any:

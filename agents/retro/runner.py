@@ -66,7 +66,9 @@ class RetroRunner:
         if row["status"] == "completed" and row["result"] is not None:
             return dict(row["result"])
         with checkpointer(self.context.database.url) as saver:
-            snapshot = build_graph(saver).get_state(_config(retro_id))
+            snapshot = build_graph(saver, llm_retry_seconds=self.context.llm_retry_seconds).get_state(
+                _config(retro_id)
+            )
         if snapshot.interrupts:
             values: RetroState = snapshot.values  # type: ignore[assignment]
             result = build_result(values, status="awaiting_approval")
@@ -115,7 +117,7 @@ class RetroRunner:
     def _invoke(self, retro_id: str, graph_input: RetroState | Command[Any] | None) -> dict[str, Any]:
         config = _config(retro_id)
         with checkpointer(self.context.database.url) as saver:
-            graph = build_graph(saver)
+            graph = build_graph(saver, llm_retry_seconds=self.context.llm_retry_seconds)
             try:
                 graph.invoke(graph_input, config, context=self.context, durability="sync")
             except Exception as exc:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 
 from agents.retro.context import RetroContext
-from agents.retro.llm import LLMConfig
+from agents.retro.llm import FENCE_CLOSE, FENCE_OPEN, LLMConfig, render_user_prompt
 from agents.retro.nodes_backlog import _approved
 from agents.retro.nodes_data import map_theory
 from agents.retro.nodes_synthesis import llm_failed, repair, synthesise, validate_grounding
@@ -21,7 +22,7 @@ from store.database import Database
 from tests.agents.fake_chat import ScriptedChatModel, answer
 from tests.retro.support import planted
 from tools.journey import map_signals
-from tools.retro.model import Synthesis
+from tools.retro.model import Signal, Synthesis
 
 LLM = LLMConfig(
     base_url="http://127.0.0.1:9/v1", api_key=None, model="scripted", structured_output="json_object_schema"
@@ -94,7 +95,9 @@ def test_grounding_sends_an_invalid_answer_back_once_then_merges_with_the_rules(
     assert (
         last.goto == "prioritise" and update["synthesis_source"] == "rules"
     )  # nothing of the LLM's survived
-    assert update["grounding"]["dropped_insights"] == ["I1"] and update["grounding"]["repaired"] is True
+    assert update["grounding"]["dropped_insights"] == ["I1"]
+    assert update["grounding"]["repair_attempted"] is True and update["grounding"]["repaired"] is False
+    assert update["warnings"] == ["the LLM wrote no insight that held up; the rules synthesised instead"]
     paths = [issue["path"] for issue in update["grounding"]["issues"]]
     assert "insights[0].evidence_ids" in paths and "insights[0].summary" in paths
     assert any("S1" in i["evidence_ids"] and i["impact"] == "High" for i in update["synthesis"]["insights"])
@@ -118,11 +121,27 @@ def test_repair_feeds_the_issues_back_and_counts_the_round() -> None:
     assert "S99" in prompt and "57%" in prompt  # the validator's findings went back to the model
 
 
-def test_the_error_handler_routes_to_the_rules_with_a_warning() -> None:
-    command = llm_failed(_state(), NodeError("synthesise", TimeoutError("read timed out")))
+def test_the_error_handler_routes_to_the_rules_and_counts_every_attempt() -> None:
+    runtime = _runtime([TimeoutError("read timed out")] * 3)
+    for _ in range(3):  # what the RetryPolicy does before it gives up
+        with pytest.raises(TimeoutError):
+            synthesise(_state(), runtime)
+    command = llm_failed(_state(), NodeError("synthesise", TimeoutError("read timed out")), runtime)
     update: dict[str, Any] = command.update  # type: ignore[assignment]
     assert command.goto == "validate_grounding" and update["llm_synthesis"] is None
-    assert "TimeoutError: read timed out" in update["warnings"][0]
+    assert update["usage"] == {"llm_calls": 3} and runtime.context.llm_attempts == {}
+    assert (
+        "after 3 attempts (TimeoutError: read timed out); the rules synthesised instead"
+        in update["warnings"][0]
+    )
+
+
+def test_words_taken_from_survey_text_stay_inside_the_fence() -> None:
+    theme = Signal.from_dict({**SIGNALS[4].as_dict(), "facts": {"theme": "grant admin", "mentions": 4}})
+    prompt = render_user_prompt([SIGNALS[0], theme], map_signals([SIGNALS[0], theme]))
+    fenced = prompt[prompt.index(FENCE_OPEN) : prompt.index(FENCE_CLOSE)]
+    assert prompt.count("grant admin") == fenced.count("grant admin") >= 1
+    assert '"mentions": "4"' in prompt or '"mentions": 4' in prompt  # its numbers stay in the row
 
 
 def test_approval_answers() -> None:

@@ -183,6 +183,7 @@ class BacklogView:
 @dataclass(frozen=True, slots=True)
 class GroundingView:
     repaired: bool
+    repair_attempted: bool
     issues: list[str]
     dropped_insights: list[str]
     dropped_backlog_items: list[str]
@@ -357,6 +358,7 @@ def _grounding_view(grounding: Any, esc: Escape) -> GroundingView:
     ]
     return GroundingView(
         repaired=bool(grounding.get("repaired")),
+        repair_attempted=bool(grounding.get("repair_attempted", grounding.get("repaired"))),
         issues=[esc(issue) for issue in issues],
         dropped_insights=[esc(_describe(d)) for d in grounding.get("dropped_insights") or ()],
         dropped_backlog_items=[esc(_describe(d)) for d in grounding.get("dropped_backlog_items") or ()],
