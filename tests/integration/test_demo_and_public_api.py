@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -16,7 +18,10 @@ from store.repositories.summary import event_rate_by_persona, find_event
 runner = CliRunner()
 
 
-def test_demo_command_fills_a_database_and_prints_the_summary(database_url: str) -> None:
+def test_demo_command_fills_a_database_and_prints_the_summary(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # on PostgreSQL the demo writes its files into the current directory
     result = runner.invoke(
         app,
         ["demo", "--users", "150", "--days", "30", "--database-url", database_url],
@@ -38,10 +43,14 @@ def test_demo_command_fills_a_database_and_prints_the_summary(database_url: str)
     assert personas == {"solo_podcaster", "podcast_network", "agency", "brand_sponsor"}
     assert deployed_at is not None
     assert f"Stored {events:,} events" in result.output
+    assert "Sprint retro retro-" in result.output and "Backlog items filed to" in result.output
     database.dispose()
 
 
-def test_demo_refuses_a_non_empty_database_without_reset(database_url: str) -> None:
+def test_demo_refuses_a_non_empty_database_without_reset(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     arguments = ["demo", "--users", "50", "--days", "14", "--database-url", database_url]
     assert runner.invoke(app, arguments).exit_code == 0
     refused = runner.invoke(app, arguments)

@@ -48,3 +48,19 @@ def test_demo_opens_the_planted_escalations(
     assert sink.exists(), output
     notifications = [json.loads(line) for line in sink.read_text().splitlines()]
     assert any("podcast_network" in json.dumps(n["notification"]["group_labels"]) for n in notifications)
+    _the_retro_surfaces_the_planted_problems(output, tmp_path / "backlog.jsonl")
+
+
+def _the_retro_surfaces_the_planted_problems(output: str, backlog: Path) -> None:
+    """The demo's sprint retro: High insights for podcast_network's error rate and NPS, the onboarding winner, and
+    the backlog items filed to the JSON lines sink, each standing on evidence a tool produced."""
+    assert "Sprint retro retro-" in output and "synthesis: rules" in output
+    lines = [line for line in output.splitlines() if "│" in line]
+    assert any(
+        "High" in line and "error_rate worsened" in line and "podcast_network" in line for line in lines
+    )
+    assert any("High" in line and "nps worsened" in line for line in lines)
+    assert "Ship the winner of experiment" in output and "onboarding-flow" in output
+    filed = [json.loads(line) for line in backlog.read_text().splitlines()]
+    assert filed and all(item["evidence_ids"] for item in filed)
+    assert any("error_rate" in item["title"] and "podcast_network" in item["title"] for item in filed)
