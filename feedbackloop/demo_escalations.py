@@ -11,10 +11,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
+from feedbackloop.cli.triage_view import triage_group
 from store.database import Database
 from tools.escalation.model import Escalation
 from tools.escalation.notifications import NotificationPolicy
 from tools.escalation.service import EscalationService
+from tools.escalation.triage.model import TriageSettings
+from tools.escalation.triage.record import recent_triages
+from tools.escalation.triage.service import triage_with_rules
 from tools.notify.channels.file import FileNotifier
 from tools.notify.delivery import deliver_due
 
@@ -47,7 +51,9 @@ def replay_checks(
     task = progress.add_task("escalations: replaying checks every 12 h", total=steps)
     delivered = 0
     for _ in range(steps):
-        service.check(at=clock[0])
+        result = service.check(at=clock[0])
+        if result.opened or result.fired:  # as the worker does: triage what opened or fired
+            triage_with_rules(database, [*result.opened, *result.fired], TriageSettings(), clock[0])
         delivered += deliver_due(database, notifiers=notifiers, clock=lambda: clock[0]).delivered
         clock[0] += CHECK_EVERY
         progress.advance(task)
@@ -77,6 +83,19 @@ def print_escalations(console: Console, database: Database, replay: Replay) -> N
     for line in lines[:2]:
         notification = json.loads(line)["notification"]
         console.print(f"  {notification['sent_at'][:16]}  {notification['title']}", highlight=False)
+    print_incidents(console, database)
+
+
+def print_incidents(console: Console, database: Database) -> None:
+    """The escalation agent's incidents: grouped escalations, probable cause with its evidence, owner."""
+    triages = sorted(recent_triages(database), key=lambda t: len(t["escalation_ids"]), reverse=True)
+    console.print(f"\n[bold]Incidents[/] (escalation triage, {len(triages)} incident(s); largest first):")
+    for triage in triages[:1]:
+        console.print(triage_group(triage))
+    for triage in triages[1:]:
+        cause = (triage["probable_causes"] or [{"title": "—"}])[0]["title"]
+        console.print(f"incident {triage['incident_id']} ({len(triage['escalation_ids'])} escalation(s)): {cause}",
+                      highlight=False)  # fmt: skip
 
 
 def _evidence(escalation: Escalation) -> str:

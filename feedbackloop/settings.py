@@ -102,6 +102,23 @@ class Settings(BaseSettings):
     escalation_check_minutes: int = Field(
         15, ge=1, le=1440, description="how often the worker runs the checks"
     )
+    escalation_routes: list[dict[str, str]] = Field(
+        default_factory=list,
+        description='owner routing table of the escalation agent, JSON: [{"team", "channel", "metric"?, "persona"?, '
+        '"type"?}, …]; the first route whose set fields match an escalation of the incident wins',
+    )
+    escalation_owner_team: str = Field("on-call", description="owner of incidents no route matches")
+    escalation_owner_channel: str = Field("#incidents", description="channel of incidents no route matches")
+    escalation_triage_lookback_hours: float = Field(
+        48,
+        gt=0,
+        le=24 * 14,
+        description="how long before a change point a deployment can be its probable cause",
+    )
+    escalation_ticket_after_minutes: int = Field(
+        60, ge=0, le=60 * 24 * 30,
+        description="a HIGH/CRITICAL escalation firing this long gets a backlog ticket from the escalation agent",
+    )  # fmt: skip
     experiment_refresh_minutes: int = Field(
         5, ge=1, le=1440, description="how often the worker brings running experiments' values up to date"
     )

@@ -466,3 +466,29 @@ class TicketFilingRow(Base):
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IncidentRow(Base):
+    """An incident: escalations the escalation agent grouped together, with its latest triage (the JSON shape of
+    `feedbackloop escalations triage --format json`), who wrote it (rules | llm) and, once every escalation of
+    the incident resolved, a resolution summary."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_updated_at", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    escalation_ids: Mapped[list[str]] = mapped_column(JSONDocument)
+    triage: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    source: Mapped[str] = mapped_column(String(16))  # rules | llm
+    resolution_summary: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IncidentEscalationRow(Base):
+    """Which incident an escalation belongs to (one at a time: a regrouping moves it)."""
+
+    __tablename__ = "incident_escalations"
+
+    escalation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(64), index=True)

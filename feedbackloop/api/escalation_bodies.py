@@ -184,6 +184,15 @@ class EscalationOut(BaseModel):
     resolution_notes: str | None
     related: RelatedOut = Field(description="deployments and experiments in or just before the period")
     history: list[HistoryOut]
+    triage: dict[str, Any] | None = Field(
+        None,
+        description="the escalation agent's triage of the incident holding this escalation (summary, probable "
+        "causes citing evidence ids, owner, next steps, evidence; `triage`: rules | llm); null before triage",
+    )
+
+
+class TriageOut(BaseModel):
+    incidents: list[dict[str, Any]] = Field(description="the triage of each incident holding the escalation")
 
 
 class EscalationList(BaseModel):

@@ -33,12 +33,14 @@ from feedbackloop.api.escalation_bodies import (
     SilenceList,
     SilenceOut,
     SilenceRequest,
+    TriageOut,
     parse_moment,
     read_body,
     read_json,
 )
 from feedbackloop.api.experiment_bodies import body_schema
 from feedbackloop.api.state import AppState
+from feedbackloop.escalation_triage import run_triage, triage_of
 from feedbackloop.worker import escalation_service
 from tools.escalation.model import EscalationInputError, EscalationStatus
 from tools.escalation.service import EscalationService
@@ -157,8 +159,22 @@ async def check_escalations(request: Request) -> dict[str, Any]:
 
 @router.get("/v1/escalations/{escalation_id}", response_model=EscalationOut)
 async def get_escalation(request: Request, escalation_id: EscalationId) -> dict[str, Any]:
-    """One escalation with its evidence, related deployments and experiments, and history."""
-    return (await run_in_threadpool(_service(request).get, escalation_id)).as_dict()
+    """One escalation with its evidence, related deployments and experiments, history, and the triage of the
+    incident it belongs to (null until the escalation agent triaged it)."""
+    state: AppState = request.app.state.feedbackloop
+    escalation = await run_in_threadpool(_service(request).get, escalation_id)
+    triage = await run_in_threadpool(triage_of, state.database, escalation_id)
+    return escalation.as_dict() | {"triage": triage}
+
+
+@router.post("/v1/escalations/{escalation_id}/triage", dependencies=WRITE_KEY, response_model=TriageOut)
+async def triage_escalation(request: Request, escalation_id: EscalationId) -> dict[str, Any]:
+    """Triage now: group the escalation with related open ones into an incident, name the probable cause (citing
+    evidence ids), the owner from the routing table and next steps; the result is stored and returned. 404 for
+    an unknown escalation."""
+    state: AppState = request.app.state.feedbackloop
+    incidents = await run_in_threadpool(run_triage, state.database, state.settings, [escalation_id])
+    return {"incidents": incidents}
 
 
 @router.post(

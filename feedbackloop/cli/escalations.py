@@ -19,6 +19,8 @@ from rich.text import Text
 
 from feedbackloop.cli.root import DatabaseOption, OutputFormat, console, fail, load_settings, open_database
 from feedbackloop.cli.surveys import _read_definition as read_definition  # JSON or YAML, '-' for stdin
+from feedbackloop.cli.triage_view import triage_group
+from feedbackloop.escalation_triage import run_triage, triage_of
 from feedbackloop.worker import EARLIEST_MOMENT, LATEST_MOMENT, escalation_service
 from tools.escalation.model import (
     Escalation,
@@ -167,13 +169,41 @@ def list_escalations(
 def show(
     escalation_id: IdArgument, output_format: OutputFormat = "table", database_url: DatabaseOption = None
 ) -> None:
-    """One escalation: description, evidence, related deployments and experiments, history."""
+    """One escalation: description, evidence, related deployments and experiments, history, and the triage of
+    its incident."""
     _check_format(output_format)
     escalation = run_on_service(database_url, lambda s: s.get(escalation_id))
+    triage = run_on_service(database_url, lambda s: triage_of(s.database, escalation_id))
     if output_format == "json":
-        _print_json(escalation.as_dict())
-    else:
-        console.print(_detail(escalation))
+        _print_json(escalation.as_dict() | {"triage": triage})
+        return
+    console.print(_detail(escalation))
+    console.print(
+        triage_group(triage) if triage else Text("not triaged yet: `feedbackloop escalations triage ID`")
+    )
+
+
+@escalations_app.command("triage")
+def triage(
+    escalation_ids: Annotated[
+        list[str] | None, typer.Argument(help="escalation ids (esc_…); none = every active escalation")
+    ] = None,
+    output_format: OutputFormat = "table",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Group escalations into incidents and triage them: probable cause citing evidence, owner, next steps."""
+    _check_format(output_format)
+    settings = load_settings(database_url)
+    incidents = run_on_service(
+        database_url, lambda s: run_triage(s.database, settings, escalation_ids or None)
+    )
+    if output_format == "json":
+        _print_json({"incidents": incidents})
+        return
+    if not incidents:
+        console.print("no active escalations to triage")
+    for incident in incidents:
+        console.print(triage_group(incident))
 
 
 @escalations_app.command("acknowledge")

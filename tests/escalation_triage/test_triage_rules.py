@@ -35,7 +35,7 @@ def test_the_deployment_closest_before_the_change_is_the_probable_cause(database
     [incident] = plan.incidents
     [facts] = plan.context.escalations
     assert facts.change_point_source == "metric series"
-    assert facts.change_point == day(7)
+    assert (facts.change_from, facts.change_point) == (day(6), day(7))  # the onset day
     cause = incident.causes[facts.escalation_id]
     assert cause is not None and plan.context.deployment_ids[cause] == "v1.3.0"
     assert sorted(plan.context.deployment_ids.values()) == ["v1.2.0", "v1.3.0", "v1.4.0"]
@@ -96,7 +96,7 @@ def _facts(**overrides: str) -> EscalationFacts:
     values = {"escalation_id": "esc_1", "evidence_id": "E1", "persona": "agency", "metric": "error_rate",
               "type": "error_spike", "severity": "high", "status": "firing", "title": "t",
               "opened_at": day(1), "resolved_at": None, "change_point": day(1),
-              "change_point_source": "opened"}  # fmt: skip
+              "change_from": day(1), "change_point_source": "opened"}  # fmt: skip
     return EscalationFacts(**(values | overrides))  # type: ignore[arg-type]
 
 

@@ -1,8 +1,10 @@
 """Context for a set of escalations, gathered with the deterministic tools and numbered as evidence (E1, E2, …).
 
-- each escalation: its measured value against the baseline, and its change point — the onset of the change in the
-  metric's daily series over the week before it opened (tools.retro.attribution.change_onset; the end of the
-  onset day, since a daily point holds the whole day), or the moment it opened when the metric has no series;
+- each escalation: its measured value against the baseline, and when its change began — the onset day of the
+  change in the metric's daily series over the week before it opened (tools.retro.attribution.change_onset; a
+  daily point holds the whole day, so the change began somewhere in [day start, day end]); an escalation whose
+  metric has no daily series (NPS, KPIs) takes the onset of an escalation of the same persona that has one and
+  began before it opened, else the moment it opened;
 - deployments from `lookback_hours` before the earliest change point to the triage time;
 - experiments started in that span;
 - survey NPS per affected persona against the week before, and the newest free-text answers (redacted, untrusted:
@@ -34,16 +36,19 @@ DAY = timedelta(days=1)
 def gather_context(
     connection: Connection, escalations: Sequence[Escalation], at: datetime, settings: TriageSettings
 ) -> TriageContext:
+    changes = {e.escalation_id: _change(connection, e) for e in escalations}
+    for escalation in escalations:
+        if changes[escalation.escalation_id][2] == "opened":
+            changes[escalation.escalation_id] = _persona_change(escalation, escalations, changes)
     signals: list[Signal] = []
     facts: list[EscalationFacts] = []
     for escalation in escalations:
-        change_point, source = _change_point(connection, escalation)
         evidence_id = f"E{len(signals) + 1}"
-        facts.append(_facts(escalation, evidence_id, change_point, source))
-        signals.append(_escalation_signal(escalation, evidence_id, change_point, source))
+        facts.append(_facts(escalation, evidence_id, *changes[escalation.escalation_id]))
+        signals.append(_escalation_signal(escalation, evidence_id, *changes[escalation.escalation_id]))
     if not facts:
         return TriageContext(at, (), ())
-    start = min(f.change_point for f in facts) - timedelta(hours=settings.lookback_hours)
+    start = min(f.change_from for f in facts) - timedelta(hours=settings.lookback_hours)
     deployment_ids: dict[str, str] = {}
     for deployment in repo.deployments_between(connection, start, at):
         evidence_id = f"E{len(signals) + 1}"
@@ -59,7 +64,10 @@ def gather_context(
     return TriageContext(at, tuple(facts), tuple(signals), deployment_ids)
 
 
-def _change_point(connection: Connection, escalation: Escalation) -> tuple[datetime, str]:
+Change = tuple[datetime, datetime, str]  # change_from, change_point, source
+
+
+def _change(connection: Connection, escalation: Escalation) -> Change:
     metric = escalation.labels.get("metric", "")
     persona = escalation.labels.get("persona")
     if metric in METRIC_SPECS and persona:
@@ -71,24 +79,44 @@ def _change_point(connection: Connection, escalation: Escalation) -> tuple[datet
             daily = [point.as_dict() for point in comparison.daily]
             onset = change_onset(daily, comparison.current.value, comparison.previous.value)
             if onset is not None:
-                onset_day_end = datetime.fromisoformat(onset.isoformat() + "T00:00:00+00:00") + DAY
-                return min(onset_day_end, escalation.opened_at), "metric series"
-    return escalation.opened_at, "opened"
+                day_start = datetime.fromisoformat(onset.isoformat() + "T00:00:00+00:00")
+                return day_start, min(day_start + DAY, escalation.opened_at), "metric series"
+    return escalation.opened_at, escalation.opened_at, "opened"
 
 
-def _facts(escalation: Escalation, evidence_id: str, change_point: datetime, source: str) -> EscalationFacts:
+def _persona_change(
+    escalation: Escalation, escalations: Sequence[Escalation], changes: dict[str, Change]
+) -> Change:
+    """The earliest dated change of another escalation of the same persona that began before this one opened."""
+    persona = escalation.labels.get("persona")
+    dated = [
+        changes[other.escalation_id]
+        for other in escalations
+        if other.labels.get("persona") == persona
+        and changes[other.escalation_id][2] == "metric series"
+        and changes[other.escalation_id][0] <= escalation.opened_at
+    ]
+    if not dated:
+        return changes[escalation.escalation_id]
+    change_from, change_point, _ = min(dated)
+    return change_from, change_point, "persona"
+
+
+def _facts(
+    escalation: Escalation, evidence_id: str, change_from: datetime, change_point: datetime, source: str
+) -> EscalationFacts:
     return EscalationFacts(
         escalation_id=escalation.escalation_id, evidence_id=evidence_id,
         persona=escalation.labels.get("persona", (escalation.affected_personas or ["unassigned"])[0]),
         metric=escalation.labels.get("metric", ""), type=escalation.escalation_type.value,
         severity=escalation.severity.value, status=escalation.status.value, title=escalation.title,
-        opened_at=escalation.opened_at, resolved_at=escalation.resolved_at, change_point=change_point,
-        change_point_source=source,
+        opened_at=escalation.opened_at, resolved_at=escalation.resolved_at, change_from=change_from,
+        change_point=change_point, change_point_source=source,
     )  # fmt: skip
 
 
 def _escalation_signal(
-    escalation: Escalation, evidence_id: str, change_point: datetime, source: str
+    escalation: Escalation, evidence_id: str, change_from: datetime, change_point: datetime, source: str
 ) -> Signal:
     evidence = escalation.evidence[0] if escalation.evidence else None
     persona = escalation.labels.get("persona")
@@ -101,7 +129,8 @@ def _escalation_signal(
         affected_users=evidence.n if evidence else None, subject=escalation.escalation_id,
         facts={"type": escalation.escalation_type.value, "severity": escalation.severity.value,
                "status": escalation.status.value, "opened_at": escalation.opened_at.isoformat(),
-               "change_point": change_point.isoformat(), "change_point_source": source},
+               "change_from": change_from.isoformat(), "change_point": change_point.isoformat(),
+               "change_point_source": source},
     )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Deterministic correlation: which escalations are one incident, and which deployment each points to.
 
 - Probable deployment of an escalation: the deployment closest before its change point, at most `lookback_hours`
-  before it (a deployment after the change cannot have caused it; one long before is not evidence).
+  before the change began (a deployment after the change cannot have caused it; one long before is not
+  evidence). A change dated by a daily series began somewhere in its onset day, so a deployment that day counts.
 - Grouping (union–find): two escalations are one incident when they share a probable deployment, or when they
   concern the same persona and their active spans [change point, resolved or now] overlap.
 - Incident id: derived from the earliest escalation id of the group, so re-triage keeps the id while the group
@@ -18,7 +19,7 @@ from tools.escalation.triage.model import EscalationFacts, Incident, TriageConte
 
 def probable_deployment(facts: EscalationFacts, context: TriageContext, lookback_hours: float) -> str | None:
     """Evidence id of the deployment closest before the change point within the lookback, if any."""
-    earliest = facts.change_point - timedelta(hours=lookback_hours)
+    earliest = facts.change_from - timedelta(hours=lookback_hours)
     best: tuple[datetime, str] | None = None
     for evidence_id in context.deployment_ids:
         signal = context.signal(evidence_id)
@@ -70,4 +71,4 @@ def _related(
     if first.persona != second.persona:
         return False
     first_end, second_end = first.resolved_at or at, second.resolved_at or at
-    return first.change_point <= second_end and second.change_point <= first_end
+    return first.change_from <= second_end and second.change_from <= first_end

@@ -73,10 +73,9 @@ class EscalationFacts:
     title: str
     opened_at: datetime
     resolved_at: datetime | None
+    change_from: datetime  # the change began in [change_from, change_point]: the onset day, or the opening
     change_point: datetime
-    change_point_source: (
-        str  # "metric series" (the daily series' onset) or "opened" (the escalation's opening)
-    )
+    change_point_source: str  # "metric series" (its daily series), "persona" (a same-persona one's), "opened"
 
 
 @dataclass(frozen=True, slots=True)

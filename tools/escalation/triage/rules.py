@@ -74,14 +74,14 @@ def _deployment_causes(
     for evidence_id, explained in sorted(by_deployment.items(), key=lambda item: -len(item[1])):
         deployment = context.signal(evidence_id)
         assert deployment is not None
-        dated = all(f.change_point_source == "metric series" for f in explained)
+        dated = all(f.change_point_source != "opened" for f in explained)
         confidence = "high" if len(explained) == len(members) and dated else "medium"
         which = ", ".join(f"{f.metric} for {f.persona}" for f in explained)
         causes.append(ProbableCause(
             title=f"deployment {deployment.subject}",
             explanation=(
                 f"{deployment.detail} at {deployment.facts['deployed_at']} is the last deployment before the "
-                f"change in {which} started, within the lookback window; no later deployment precedes the change."
+                f"change began ({which}), and within the lookback window of it."
             ),
             evidence_ids=[evidence_id, *(f.evidence_id for f in explained)],
             confidence=confidence,

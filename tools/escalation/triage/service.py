@@ -79,3 +79,13 @@ def rules_result(incident: Incident, context: TriageContext, settings: TriageSet
         source="rules",
         evidence=incident_evidence(incident, context),
     )
+
+
+def triage_with_rules(
+    database: Database, escalation_ids: Sequence[str] | None, settings: TriageSettings, at: datetime
+) -> list[Triage]:
+    """Triage (rules) and record every incident holding one of `escalation_ids` (every active one when None)."""
+    from tools.escalation.triage.record import record_triage
+
+    plan = plan_triage(database, escalation_ids, settings, at)
+    return [record_triage(database, rules_result(i, plan.context, settings), at) for i in plan.incidents]
