@@ -28,6 +28,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from feedbackloop.escalation_triage import run_triage_agent
 from feedbackloop.notifications import notifiers_from_settings
 from feedbackloop.notifications_policy import policy_from_settings
 from feedbackloop.settings import Settings
@@ -162,6 +163,7 @@ class Worker:
         client: httpx.Client | None = None,
     ) -> None:
         self.database = database
+        self.settings = settings
         self.check_minutes = check_minutes or settings.escalation_check_minutes
         self.refresh_minutes = settings.experiment_refresh_minutes
         self.experiments = ExperimentService(database, clock=clock)
@@ -190,7 +192,27 @@ class Worker:
             len(result.fired), len(result.resolved), result.notifications, len(result.active),
             time.monotonic() - started,
         )  # fmt: skip
+        self.triage(result)
         return result
+
+    def triage(self, result: CheckResult) -> dict[str, Any] | None:
+        """The escalation agent over what the check opened, fired or resolved (grouping, probable cause, owner,
+        tickets, resolution summaries). A failed triage is logged; the check's result stands."""
+        changed = list(dict.fromkeys([*result.opened, *result.fired, *result.resolved]))
+        if not changed:
+            return None
+        try:
+            outcome = run_triage_agent(self.database, self.settings, changed, clock=lambda: result.at)
+        except Exception:
+            log.exception(
+                "escalation triage of %d escalations failed; the check's result stands", len(changed)
+            )
+            return None
+        log.info("escalation triage: %d incidents, %d tickets, %d resolved incidents summarised",
+                 len(outcome["incidents"]), len(outcome["tickets"]), len(outcome["resolved_incidents"]))  # fmt: skip
+        for warning in outcome["warnings"]:
+            log.warning("escalation triage: %s", warning)
+        return outcome
 
     def refresh_experiments(self) -> dict[str, int]:
         """Keep running experiments' per-user values current, so an analysis reads ready sums."""

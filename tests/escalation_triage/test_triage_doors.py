@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from feedbackloop.api.app import create_app
 from feedbackloop.cli import app as cli
 from feedbackloop.escalation_triage import run_triage, triage_of
-from feedbackloop.settings import Settings
+from feedbackloop.settings import Settings, get_settings
 from store.database import Database
 from tests.escalation.support import Clock, day, service
 from tests.escalation_triage.planted import CHECK_AT, plant_incident
@@ -33,8 +33,9 @@ def opened(database: Database) -> list[str]:
 def settings(database: Database, tmp_path: Path) -> Settings:
     routes = [{"team": "reports", "channel": "#reports-oncall", "persona": "podcast_network"}]
     return Settings(
-        database_url=database.url, notification_file=tmp_path / "n.jsonl", escalation_routes=routes
-    )
+        database_url=database.url, notification_file=tmp_path / "n.jsonl", escalation_routes=routes,
+        tickets_jsonl_path=tmp_path / "backlog.jsonl",
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -65,13 +66,24 @@ def test_http_triage_groups_both_and_get_shows_it(client: TestClient, opened: li
     assert client.post("/v1/escalations/esc_nothere/triage").status_code == 404
 
 
+@pytest.fixture
+def backlog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The CLI's settings (cached per process) with the JSONL ticket sink in the test's directory."""
+    path = tmp_path / "cli-backlog.jsonl"
+    monkeypatch.setenv("FEEDBACKLOOP_TICKETS_JSONL_PATH", str(path))
+    get_settings.cache_clear()
+    yield path
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
 def invoke(database: Database, *arguments: str) -> Any:
     return runner.invoke(
         cli, ["escalations", *arguments, "--database-url", database.url], env={"COLUMNS": "240"}
     )
 
 
-def test_cli_triage_and_show(database: Database, opened: list[str]) -> None:
+def test_cli_triage_and_show(database: Database, opened: list[str], backlog: Path) -> None:
     result = invoke(database, "triage", "--format", "json")
     assert result.exit_code == 0, result.output
     [incident] = json.loads(result.output)["incidents"]
@@ -84,12 +96,17 @@ def test_cli_triage_and_show(database: Database, opened: list[str]) -> None:
     )
     shown = invoke(database, "show", opened[0], "--format", "json")
     assert json.loads(shown.output)["triage"]["incident_id"] == incident["incident_id"]
+    assert (
+        len(backlog.read_text().splitlines()) == 1
+    )  # the critical escalation has fired long enough: one ticket
     assert "probable causes" in invoke(database, "show", opened[1]).output
     assert invoke(database, "triage", "esc_nothere").exit_code == 2
 
 
-def test_resolution_summary_goes_into_the_history_once(database: Database, opened: list[str]) -> None:
-    settings = Settings(database_url=database.url)
+def test_resolution_summary_goes_into_the_history_once(
+    database: Database, opened: list[str], tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database.url, tickets_jsonl_path=tmp_path / "backlog.jsonl")
     [incident] = run_triage(database, settings, opened, clock=lambda: CHECK_AT)
     escalations = service(database, clock=Clock(day(8)))
     escalations.resolve(opened[0], "alice", "rolled back v1.4.0")

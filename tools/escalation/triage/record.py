@@ -1,6 +1,6 @@
 """Storing triages: an incident keeps its id while its group grows (the oldest incident holding one of its
-escalations), each escalation points at its incident, and the first triage of an incident goes into each
-escalation's history. When every escalation of an incident has resolved, a resolution summary is written to the
+escalations), each escalation points at its incident, and an escalation's first triage goes into its history.
+When every escalation of an incident has resolved, a resolution summary is written to the
 incident and into each escalation's history, once."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def record_triage(database: Database, triage: Triage, now: datetime) -> Triage:
         existing = incident_sql.existing_incident_id(connection, incident.escalation_ids)
         if existing is not None and existing != incident.incident_id:
             triage = replace(triage, incident=replace(incident, incident_id=existing))
-        first = existing is None and incident_sql.incident(connection, incident.incident_id) is None
+        new_members = [i for i in incident.escalation_ids if incident_sql.incident_of(connection, i) is None]
         incident_sql.save_incident(
             connection,
             triage.incident.incident_id,
@@ -31,12 +31,11 @@ def record_triage(database: Database, triage: Triage, now: datetime) -> Triage:
             triage.source,
             now,
         )
-        if first:
-            for escalation_id in incident.escalation_ids:
-                escalation_sql.add_history(
-                    connection, escalation_id, now, "triaged", actor=f"triage: {triage.source}",
-                    details={"incident_id": triage.incident.incident_id, "summary": triage.draft.summary},
-                )  # fmt: skip
+        for escalation_id in new_members:  # an escalation's first triage goes into its history
+            escalation_sql.add_history(
+                connection, escalation_id, now, "triaged", actor=f"triage: {triage.source}",
+                details={"incident_id": triage.incident.incident_id, "summary": triage.draft.summary},
+            )  # fmt: skip
     return triage
 
 
