@@ -429,6 +429,9 @@ class RetroRow(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     error: Mapped[str | None] = mapped_column(Text)
+    # The process running the graph now (one at a time per retro); a claim older than the run lease is stale.
+    run_owner: Mapped[str | None] = mapped_column(String(64))
+    run_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

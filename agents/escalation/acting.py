@@ -39,9 +39,9 @@ def act(state: TriageState, runtime: Runtime[EscalationAgentContext]) -> dict[st
         if due and agent.sinks:
             filing = RetroContext(database=agent.database, sinks=agent.sinks, filing_lease=agent.filing_lease,
                                   clock=agent.clock)  # fmt: skip
-            filed, problems = file_item(filing, triage.incident.incident_id, incident_ticket(stored, due))
-            tickets += [ticket | {"incident_id": triage.incident.incident_id} for ticket in filed]
-            warnings += problems
+            filed = file_item(filing, triage.incident.incident_id, incident_ticket(stored, due))
+            tickets += [ticket | {"incident_id": triage.incident.incident_id} for ticket in filed.tickets]
+            warnings += filed.warnings
     resolved = summarise_resolutions(agent.database, agent.clock())
     return {"triages": recorded, "tickets": tickets, "resolved_incidents": resolved, "warnings": warnings}
 

@@ -75,14 +75,16 @@ def _approved(answer: Any, candidates: list[str]) -> list[str]:
 def file_tickets(state: RetroState, runtime: Runtime[RetroContext]) -> dict[str, Any]:
     approved = set(state.get("approved_ids") or [])
     filed: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
     warnings: list[str] = []
     for data in state.get("backlog") or []:
         if data["id"] not in approved or data.get("duplicate_of"):
             continue
-        tickets, problems = file_item(runtime.context, state["retro_id"], data)
-        filed.append({"id": data["id"], "tickets": tickets})
-        warnings += problems
-    return {"filed": filed, "warnings": warnings}
+        filing = file_item(runtime.context, state["retro_id"], data)
+        filed.append({"id": data["id"], "tickets": filing.tickets})
+        failures += filing.failures
+        warnings += filing.warnings
+    return {"filed": filed, "filing_failures": failures, "warnings": warnings}
 
 
 def report(state: RetroState, runtime: Runtime[RetroContext]) -> dict[str, Any]:

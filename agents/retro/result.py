@@ -33,5 +33,6 @@ def build_result(state: RetroState, *, status: str) -> dict[str, Any]:
         "backlog_items": backlog,
         "usage": {**NO_USAGE, **(state.get("usage") or {})},
         "warnings": list(state.get("warnings") or []),
+        "filing_failures": list(state.get("filing_failures") or []),
         "grounding": state.get("grounding") or {},
     }

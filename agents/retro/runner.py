@@ -6,8 +6,11 @@ the checkpoint holds the progress a resumed run continues from.
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -24,6 +27,11 @@ from tools.retro.model import RetroWindow
 from tools.retro.window import RetroInputError
 
 MAX_CONCURRENT_GATHERS = 3  # gather branches at once: each holds a database connection
+# A run's claim on its retro. Longer than any run (six LLM attempts at the timeout bound it), so a claim this old
+# belongs to a process that died, and `retro resume` may take it over.
+RUN_LEASE = timedelta(minutes=30)
+RESUME = object()  # graph input: continue from the last checkpoint
+GraphInput = RetroState | Command[Any] | object | None
 
 
 class RetroNotFoundError(LookupError):
@@ -60,22 +68,17 @@ class RetroRunner:
         return self._invoke(retro_id, self._initial_state(retro_id, self._row(retro_id)))
 
     def resume(self, retro_id: str) -> dict[str, Any]:
-        """Continue a run that stopped (crash, kill) from its last checkpoint; a completed run returns its result
-        and one waiting at the approval interrupt stays there (resuming never approves anything)."""
+        """Continue a run that stopped (crash, kill) from its last checkpoint. A completed run returns its result
+        (after filing what a sink could not take before); one waiting for approval stays waiting (resuming never
+        approves anything)."""
         row = self._row(retro_id)
         if row["status"] == "completed" and row["result"] is not None:
+            if row["result"].get("filing_failures"):
+                return self._refile(retro_id)
             return dict(row["result"])
-        with checkpointer(self.context.database.url) as saver:
-            snapshot = build_graph(saver, llm_retry_seconds=self.context.llm_retry_seconds).get_state(
-                _config(retro_id)
-            )
-        if snapshot.interrupts:
-            values: RetroState = snapshot.values  # type: ignore[assignment]
-            result = build_result(values, status="awaiting_approval")
-            self._record(retro_id, "awaiting_approval", result, None)
-            return result
-        self._record(retro_id, "running", row["result"], None)
-        return self._invoke(retro_id, None if snapshot.values else self._initial_state(retro_id, row))
+        if row["status"] == "awaiting_approval" and row["result"] is not None:
+            return dict(row["result"])
+        return self._invoke(retro_id, RESUME)
 
     def approve(self, retro_id: str, answer: str | list[str]) -> dict[str, Any]:
         """Answer the approval interrupt: "all", "none" or a list of backlog item ids (B1, B2 …).
@@ -114,10 +117,45 @@ class RetroRunner:
             raise RetroNotFoundError(retro_id)
         return row
 
-    def _invoke(self, retro_id: str, graph_input: RetroState | Command[Any] | None) -> dict[str, Any]:
+    def _refile(self, retro_id: str) -> dict[str, Any]:
+        """File what a completed retro could not (a sink was down): file_tickets and report run again; tickets
+        already filed are found in ticket_filings, not filed twice."""
+        with checkpointer(self.context.database.url) as saver:
+            graph = build_graph(saver, llm_retry_seconds=self.context.llm_retry_seconds)
+            graph.update_state(_config(retro_id), {"filing_failures": []}, as_node="approve")
+        return self._invoke(retro_id, None)
+
+    def _invoke(self, retro_id: str, graph_input: GraphInput) -> dict[str, Any]:
+        """Run the graph while holding the retro's run claim, so two processes never run one retro at once."""
+        owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        with self.context.database.write() as connection:
+            claimed = retro_sql.claim_run(connection, retro_id, owner, self.context.clock(), RUN_LEASE)
+            row = None if claimed else retro_sql.retro(connection, retro_id)
+            holder = row["run_owner"] if row is not None else None
+            if holder and _died_here(holder):  # killed on this machine: no need to wait for the lease
+                claimed = retro_sql.take_over_run(connection, retro_id, holder, owner, self.context.clock())
+        if not claimed:
+            raise RetroStateError(
+                "retro_id",
+                f"retro {retro_id} is being run by another process; if that process died, resume it after "
+                f"{RUN_LEASE.total_seconds() / 60:.0f} minutes",
+            )
+        try:
+            return self._invoke_claimed(retro_id, graph_input)
+        finally:
+            with self.context.database.write() as connection:
+                retro_sql.release_run(connection, retro_id, owner)
+
+    def _invoke_claimed(self, retro_id: str, graph_input: GraphInput) -> dict[str, Any]:
         config = _config(retro_id)
         with checkpointer(self.context.database.url) as saver:
             graph = build_graph(saver, llm_retry_seconds=self.context.llm_retry_seconds)
+            if (
+                graph_input is RESUME
+            ):  # from the last checkpoint; a run killed before its first one starts over
+                started = bool(graph.get_state(config).values)
+                graph_input = None if started else self._initial_state(retro_id, self._row(retro_id))
+            self._record_status(retro_id, "running")
             try:
                 graph.invoke(graph_input, config, context=self.context, durability="sync")
             except Exception as exc:
@@ -125,11 +163,17 @@ class RetroRunner:
                 raise
             snapshot = graph.get_state(config)
         values: RetroState = snapshot.values  # type: ignore[assignment]
-        if snapshot.next:  # stopped at the approval interrupt
+        if snapshot.interrupts:  # stopped at the approval interrupt
             result = build_result(values, status="awaiting_approval")
             self._record(retro_id, "awaiting_approval", result, None)
             return result
         return dict(values.get("result") or build_result(values, status="completed"))
+
+    def _record_status(self, retro_id: str, status: str) -> None:
+        with self.context.database.write() as connection:
+            retro_sql.update_retro(
+                connection, retro_id, {"status": status, "updated_at": self.context.clock()}
+            )
 
     def _record(self, retro_id: str, status: str, result: dict[str, Any] | None, error: str | None) -> None:
         with self.context.database.write() as connection:
@@ -142,3 +186,18 @@ class RetroRunner:
 
 def _config(retro_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": retro_id}, "max_concurrency": MAX_CONCURRENT_GATHERS}
+
+
+def _died_here(owner: str) -> bool:
+    """Whether a run claim belongs to a process of this machine that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

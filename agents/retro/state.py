@@ -48,6 +48,7 @@ class RetroState(TypedDict, total=False):
     backlog: list[dict[str, Any]]
     approved_ids: list[str]
     filed: list[dict[str, Any]]
+    filing_failures: list[dict[str, Any]]  # {id, sink, error, transient}: filed again by `retro resume`
     usage: Annotated[dict[str, int], add_usage]
     warnings: Annotated[list[str], operator.add]
     result: dict[str, Any]

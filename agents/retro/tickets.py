@@ -7,6 +7,7 @@ resumed run finds the ticket instead of creating another.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from agents.retro.context import RetroContext
@@ -33,54 +34,70 @@ def backlog_item(data: dict[str, Any]) -> BacklogItem:
     )
 
 
-def file_item(
-    context: RetroContext, retro_id: str, data: dict[str, Any]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """File on each sink; returns the tickets (TicketRef dicts) and warnings for sinks that failed or were busy."""
+@dataclass(frozen=True)
+class Filing:
+    """What filing one item did: its tickets (TicketRef dicts), and the sinks that failed (retried by
+    `retro resume`) or were busy with another run's claim."""
+
+    tickets: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    warnings: list[str]
+
+
+def file_item(context: RetroContext, retro_id: str, data: dict[str, Any]) -> Filing:
+    """File on each sink. The item joins the open backlog (what later retros dedupe against) only once a sink
+    holds it, so a sink that is down loses nothing: the failure is recorded and `retro resume` files it later."""
     item = backlog_item(data)
-    database = context.database
-    with database.write() as connection:
-        retro_sql.record_backlog_item(
-            connection, item.fingerprint, item.title, retro_id, data, context.clock()
-        )
     tickets: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
     warnings: list[str] = []
     for sink in context.sinks:
-        with database.write() as connection:
+        with context.database.write() as connection:
             blocking = retro_sql.claim_filing(
                 connection, item.fingerprint, sink.name, retro_id, context.clock(), context.filing_lease
             )
         if blocking is not None:
             if blocking["status"] == "filed":
-                tickets.append(
-                    {
-                        "sink": sink.name,
-                        "key": blocking["ticket_key"],
-                        "url": blocking["url"],
-                        "created": False,
-                    }
-                )
+                tickets.append(_existing(sink.name, blocking))
             else:
                 warnings.append(f"{item.id} on {sink.name}: being filed by retro {blocking['retro_id']}")
             continue
         try:
             ref = sink.file(item)
         except TicketSinkError as exc:
-            with database.write() as connection:
-                retro_sql.record_filing(
-                    connection,
-                    item.fingerprint,
-                    sink.name,
-                    status="failed",
-                    now=context.clock(),
-                    error=str(exc),
-                )
-            warnings.append(f"{item.id} on {sink.name}: {exc}")
+            _record(context, retro_id, item, sink.name, status="failed", error=str(exc))
+            failures.append({"id": item.id, "sink": sink.name, "error": str(exc), "transient": exc.transient})
+            warnings.append(
+                f"{item.id} on {sink.name}: {exc}; `feedbackloop retro resume {retro_id}` retries"
+            )
             continue
-        with database.write() as connection:
-            retro_sql.record_filing(
-                connection, item.fingerprint, sink.name, status="filed", now=context.clock(),
-                ticket_key=ref.key, url=ref.url,
-            )  # fmt: skip
+        _record(context, retro_id, item, sink.name, status="filed", key=ref.key, url=ref.url)
         tickets.append(ref.as_dict())
-    return tickets, warnings
+    if tickets:
+        with context.database.write() as connection:
+            retro_sql.record_backlog_item(
+                connection, item.fingerprint, item.title, retro_id, data, context.clock()
+            )
+    return Filing(tickets, failures, warnings)
+
+
+def _existing(sink: str, row: Any) -> dict[str, Any]:
+    return {"sink": sink, "key": row["ticket_key"], "url": row["url"], "created": False}
+
+
+def _record(
+    context: RetroContext,
+    retro_id: str,
+    item: BacklogItem,
+    sink: str,
+    *,
+    status: str,
+    key: str | None = None,
+    url: str | None = None,
+    error: str | None = None,
+) -> None:
+    with context.database.write() as connection:
+        retro_sql.record_filing(
+            connection, item.fingerprint, sink, retro_id=retro_id, status=status, now=context.clock(),
+            ticket_key=key, url=url, error=error,
+        )  # fmt: skip

@@ -40,6 +40,35 @@ def claim_status(connection: Connection, retro_id: str, expected: str, new: str,
     return moved.rowcount == 1
 
 
+def claim_run(connection: Connection, retro_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+    """Take the retro's run for `owner`: free, or held by a process whose claim is older than `lease` (it died)."""
+    r = RetroRow
+    claimed = connection.execute(
+        update(r)
+        .where(r.id == retro_id, or_(r.run_owner.is_(None), r.run_claimed_at < now - lease))
+        .values(run_owner=owner, run_claimed_at=now)
+    )
+    return claimed.rowcount == 1
+
+
+def take_over_run(connection: Connection, retro_id: str, stale_owner: str, owner: str, now: datetime) -> bool:
+    """Take the run from an owner known to be dead (its process is gone), if it still holds it."""
+    r = RetroRow
+    taken = connection.execute(
+        update(r)
+        .where(r.id == retro_id, r.run_owner == stale_owner)
+        .values(run_owner=owner, run_claimed_at=now)
+    )
+    return taken.rowcount == 1
+
+
+def release_run(connection: Connection, retro_id: str, owner: str) -> None:
+    r = RetroRow
+    connection.execute(
+        update(r).where(r.id == retro_id, r.run_owner == owner).values(run_owner=None, run_claimed_at=None)
+    )
+
+
 def recent_retros(connection: Connection, limit: int = 20) -> list[RowMapping]:
     table = RetroRow.__table__
     columns = [c for c in table.c if c.name != "result"]  # the list view does not need the reports
@@ -116,17 +145,25 @@ def record_filing(
     fingerprint: str,
     sink: str,
     *,
+    retro_id: str,
     status: str,
     now: datetime,
     ticket_key: str | None = None,
     url: str | None = None,
     error: str | None = None,
-) -> None:
+) -> bool:
+    """Record the outcome of a filing this retro claimed; False (nothing written) when the claim is no longer
+    this retro's (it expired and another run took it over)."""
     values: dict[str, Any] = {"status": status, "last_error": error}
     if status == "filed":
         values |= {"ticket_key": ticket_key, "url": url, "filed_at": now}
     f = TicketFilingRow
-    connection.execute(update(f).where(f.fingerprint == fingerprint, f.sink == sink).values(**values))
+    recorded = connection.execute(
+        update(f)
+        .where(f.fingerprint == fingerprint, f.sink == sink, f.retro_id == retro_id, f.status == "filing")
+        .values(**values)
+    )
+    return recorded.rowcount == 1
 
 
 def filings(connection: Connection, fingerprint: str) -> list[RowMapping]:

@@ -14,9 +14,12 @@ from agents.retro.context import RetroContext
 from agents.retro.llm import LLMConfig
 from agents.retro.runner import RetroRunner, RetroStateError
 from store.database import Database
+from store.repositories import retros as retro_sql
 from tools.events.ingest import EventIngestor
 from tools.retro.gather import GatherSettings
+from tools.retro.model import BacklogItem, TicketRef
 from tools.synthetic import PlantedDeployment, SyntheticConfig, generate_events
+from tools.tickets.base import TicketSinkError
 from tools.tickets.jsonl import JsonlTicketSink
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -101,3 +104,60 @@ def test_an_unreachable_llm_falls_back_to_the_rules(loaded: Database, tmp_path: 
     assert result["status"] == "completed" and result["synthesis"] == "rules"
     assert any("rules synthesised instead" in warning for warning in result["warnings"])
     assert any(insight["impact"] == "High" for insight in result["insights"])
+
+
+class SinkThatIsDown:
+    """A sink that answers 503 until it is brought back up, then files into a JSON lines file."""
+
+    name = "jsonl"
+
+    def __init__(self, path: Path) -> None:
+        self.up = False
+        self.sink = JsonlTicketSink(path)
+
+    def file(self, item: BacklogItem) -> TicketRef:
+        if not self.up:
+            raise TicketSinkError("jsonl", "HTTP 503: service unavailable", transient=True)
+        return self.sink.file(item)
+
+
+def test_a_sink_that_is_down_loses_nothing_and_resume_files_later(loaded: Database, tmp_path: Path) -> None:
+    backlog = tmp_path / "backlog.jsonl"
+    sink = SinkThatIsDown(backlog)
+    runner = RetroRunner(RetroContext(database=loaded, sinks=[sink], gather=GatherSettings()))
+    retro_id = runner.start(SPRINT)
+    failed = runner.run(retro_id)
+
+    assert failed["status"] == "completed" and failed["backlog_items"] and not backlog.exists()
+    assert {f["id"] for f in failed["filing_failures"]} == {item["id"] for item in failed["backlog_items"]}
+    assert all(f["transient"] for f in failed["filing_failures"])
+    assert any("retro resume" in warning for warning in failed["warnings"])
+
+    sink.up = True
+    refiled = runner.resume(retro_id)
+
+    assert refiled["filing_failures"] == [] and all(item["ticket"] for item in refiled["backlog_items"])
+    assert len(_lines(backlog)) == len(refiled["backlog_items"])
+    assert runner.resume(retro_id) == refiled and len(_lines(backlog)) == len(refiled["backlog_items"])
+    later = runner.run(
+        runner.start(SPRINT)
+    )  # the problems are open now: the next retro does not re-file them
+    assert all(item["duplicate_of"] == retro_id for item in later["backlog_items"])
+
+
+def test_one_retro_runs_in_one_process_at_a_time(loaded: Database, tmp_path: Path) -> None:
+    runner = _runner(loaded, tmp_path / "backlog.jsonl")
+    retro_id = runner.start({**SPRINT, "approve": "ask"})
+    runner.run(retro_id)
+    now = datetime.now(UTC)
+    with loaded.write() as connection:  # another process is approving it right now
+        assert retro_sql.claim_status(connection, retro_id, "awaiting_approval", "running", now)
+        assert retro_sql.claim_run(connection, retro_id, "other-process", now, timedelta(minutes=30))
+
+    with pytest.raises(RetroStateError, match="being run by another process"):
+        runner.resume(retro_id)
+    with pytest.raises(RetroStateError, match="not awaiting approval"):
+        runner.approve(retro_id, "all")  # a second click on the button
+    with loaded.write() as connection:  # that process died early: its claim expires (released here)
+        retro_sql.release_run(connection, retro_id, "other-process")
+    assert runner.resume(retro_id)["status"] == "awaiting_approval"  # back at the interrupt, nothing approved
