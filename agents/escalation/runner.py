@@ -3,49 +3,18 @@ run id), so a run killed part-way resumes from its last finished node and files 
 
 from __future__ import annotations
 
-import hashlib
-import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from psycopg import Connection
-from sqlalchemy.engine import make_url
 
 from agents.escalation.context import EscalationAgentContext
 from agents.escalation.graph import build_graph
 from agents.retro.checkpoint import checkpointer
 
 SETUP_POLL_SECONDS = 0.05
-
-
-@contextmanager
-def _checkpointer(database_url: str) -> Iterator[BaseCheckpointSaver[str]]:
-    """agents.retro.checkpoint's saver. On PostgreSQL its setup() is held under an advisory lock: two runs that
-    set up the saver's tables at the same moment (a fresh database) would otherwise race on its migrations."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
-        with checkpointer(database_url) as saver:
-            yield saver
-        return
-    key = int.from_bytes(hashlib.sha256(f"checkpoint-setup:{database_url}".encode()).digest()[:7], "big")
-    with Connection.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
-                            autocommit=True) as lock:  # fmt: skip
-        # Polled, never waited for inside a statement: setup() builds indexes CONCURRENTLY, which waits for every
-        # open transaction, so a run blocked in pg_advisory_lock would deadlock with the one setting up.
-        while not lock.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
-            time.sleep(SETUP_POLL_SECONDS)
-        try:
-            stack = ExitStack()
-            saver = stack.enter_context(checkpointer(database_url))
-        finally:
-            lock.execute("SELECT pg_advisory_unlock(%s)", (key,))
-    with stack:
-        yield saver
 
 
 def run_escalation_agent(
@@ -66,7 +35,7 @@ def run_escalation_agent(
         "at": moment.isoformat(),
     }
     config: RunnableConfig = {"configurable": {"thread_id": run_id}}
-    with _checkpointer(database_url) as saver:
+    with checkpointer(database_url) as saver:
         graph = build_graph(saver, retry_initial_seconds=retry_initial_seconds)
         state = graph.invoke(request, config=config, context=context)
     return {

@@ -3,14 +3,34 @@ PostgreSQL database (and schema, through the URL's options). Thread id = retro i
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from sqlalchemy.engine import make_url
+
+SETUP_POLL_SECONDS = 0.05
+_set_up: set[str] = set()  # URLs whose checkpoint tables this process has brought up to date
+
+
+def _setup_once(connection: Any, saver: Any, database_url: str) -> None:
+    """PostgresSaver.setup() under an advisory lock: two first runs on a fresh database would race on its
+    migrations. The lock is polled, never waited for inside a statement: setup() builds indexes CONCURRENTLY,
+    which waits for every open transaction, so a run blocked in pg_advisory_lock would deadlock with it."""
+    key = int.from_bytes(hashlib.sha256(f"checkpoint-setup:{database_url}".encode()).digest()[:7], "big")
+    while not connection.execute("SELECT pg_try_advisory_lock(%s) AS locked", (key,)).fetchone()["locked"]:
+        time.sleep(SETUP_POLL_SECONDS)
+    try:
+        saver.setup()
+    finally:
+        connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    _set_up.add(database_url)
 
 
 def _libpq_url(database_url: str) -> str:
@@ -31,7 +51,8 @@ def checkpointer(database_url: str) -> Iterator[BaseCheckpointSaver[str]]:
             _libpq_url(database_url), autocommit=True, prepare_threshold=0, row_factory=dict_row
         ) as connection:
             saver = PostgresSaver(connection)
-            saver.setup()
+            if database_url not in _set_up:
+                _setup_once(connection, saver, database_url)
             yield saver
         return
     database = url.database
