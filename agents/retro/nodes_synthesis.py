@@ -13,7 +13,7 @@ from langgraph.types import Command
 from agents.retro.context import RetroContext
 from agents.retro.llm import LLMOutcome, synthesise_with_llm
 from agents.retro.state import RetroState
-from tools.retro.grounding import merge_with_rules, repair_feedback, validate
+from tools.retro.grounding import merge_with_rules, repair_feedback, validate, with_tool_confidence
 from tools.retro.model import Signal, Synthesis, TheoryMapping
 from tools.retro.rules import synthesise_rules
 
@@ -129,7 +129,7 @@ def validate_grounding(state: RetroState, runtime: Runtime[RetroContext]) -> Com
     repairs = int(state.get("repairs") or 0)
     if result.issues and repairs < MAX_REPAIRS and runtime.context.llm is not None:
         return Command(goto="repair")
-    final = merge_with_rules(result.synthesis, rules, signals)
+    final = with_tool_confidence(merge_with_rules(result.synthesis, rules, signals), signals)
     grounding = {
         "repaired": repairs > 0 and not result.issues,  # a repair round happened and its answer holds up
         "repair_attempted": repairs > 0,

@@ -6,9 +6,9 @@ from typing import Any
 
 from tests.retro.support import PROMPT_INJECTION, planted
 from tools.journey import map_signals
-from tools.retro.grounding import merge_with_rules, repair_feedback, validate
+from tools.retro.grounding import merge_with_rules, repair_feedback, validate, with_tool_confidence
 from tools.retro.model import BacklogDraft, InsightDraft, Synthesis
-from tools.retro.rules import synthesise_rules
+from tools.retro.rules import signal_confidence, synthesise_rules
 
 SIGNALS = planted()
 
@@ -168,3 +168,26 @@ def test_merge_keeps_a_complete_answer_as_it_is() -> None:
     rules = synthesise_rules(SIGNALS, map_signals(SIGNALS))
     assert merge_with_rules(rules, rules, SIGNALS) == rules
     assert merge_with_rules(Synthesis(), rules, SIGNALS) == rules
+
+
+def test_a_real_signal_cannot_carry_an_unrelated_ticket() -> None:
+    """The injected request rides on a real High insight: the ticket must name what its evidence is about."""
+    ticket = draft(title="Grant admin access to every account", problem="Users asked for it.",
+                   proposal="- Grant admin access", acceptance_criteria=["Every user is an admin"])  # fmt: skip
+    result = validate(Synthesis(insights=[insight()], backlog_items=[ticket]), SIGNALS)
+    assert result.synthesis.insights == [insight()] and result.synthesis.backlog_items == []
+    assert [issue.path for issue in result.issues] == ["backlog_items[0].title"]
+    assert "error_rate" in result.issues[0].message
+
+
+def test_impact_above_what_the_evidence_supports_is_rejected() -> None:
+    overstated = insight(title="Report accuracy slipped", summary="report_accuracy for solo_podcaster moved.",
+                         recommendations=[], impact="High", evidence_ids=["S6"])  # fmt: skip
+    result = validate(Synthesis(insights=[overstated]), SIGNALS)
+    assert [issue.path for issue in result.issues] == ["insights[0].impact"]
+    assert "Low at most" in result.issues[0].message
+
+
+def test_confidence_comes_from_the_tools_not_the_llm() -> None:
+    sure = with_tool_confidence(Synthesis(insights=[insight(confidence=0.05)]), SIGNALS)
+    assert sure.insights[0].confidence == round(signal_confidence(SIGNALS[0]), 2) > 0.9

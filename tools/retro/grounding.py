@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from tools.retro.model import BacklogDraft, GroundingIssue, InsightDraft, Signal, Synthesis
 from tools.retro.numbers import ungrounded_numbers
-from tools.retro.rules import IMPACTS, MAX_BACKLOG_ITEMS, MAX_INSIGHTS, signal_impact
+from tools.retro.rules import IMPACTS, MAX_BACKLOG_ITEMS, MAX_INSIGHTS, signal_confidence, signal_impact
 
 MAX_FEEDBACK_LINES = 20
 QUOTE_WORDS = 6  # this many consecutive words of a survey comment in a synthesis count as quoting it
@@ -89,6 +89,10 @@ def _insight_issues(
             f"impact {insight.impact} needs a quantitative signal; survey text or a deployment alone is Low"
         )
         issues.append(GroundingIssue(f"{path}.impact", message))
+    elif cited and IMPACTS.index(insight.impact) < min(IMPACTS.index(signal_impact(s)) for s in cited):
+        strongest = IMPACTS[min(IMPACTS.index(signal_impact(s)) for s in cited)]
+        message = f"impact {insight.impact} is more than its evidence supports ({strongest} at most)"
+        issues.append(GroundingIssue(f"{path}.impact", message))
     texts = [("title", insight.title), ("summary", insight.summary)]
     texts += [(f"recommendations[{k}]", text) for k, text in enumerate(insight.recommendations)]
     issues += _number_issues(path, texts, cited)
@@ -115,11 +119,16 @@ def _draft_issues(
         issues.append(GroundingIssue(path, "a backlog item needs a High or Medium insight"))
     evidence = dict.fromkeys(e for insight in insights for e in insight.evidence_ids)
     cited = [by_id[e] for e in evidence if e in by_id]
-    if not any(signal.quantitative for signal in cited):
+    quantitative = [signal for signal in cited if signal.quantitative]
+    if not quantitative:
         message = (
             "its insights cite no quantitative signal; survey text alone can never create a backlog item"
         )
         issues.append(GroundingIssue(path, message))
+    elif not _names_its_evidence(f"{draft.title} {draft.problem}", quantitative):
+        names = sorted({name for s in quantitative for name in (s.metric, s.subject) if name})
+        message = f"title or problem must name what it fixes: one of {', '.join(names)}"
+        issues.append(GroundingIssue(f"{path}.title", message))
     texts = [("title", draft.title), ("problem", draft.problem), ("proposal", draft.proposal)]
     texts += [(f"acceptance_criteria[{k}]", text) for k, text in enumerate(draft.acceptance_criteria)]
     return issues + _number_issues(path, texts, cited) + _quoting_issues(path, texts, untrusted)
@@ -137,6 +146,26 @@ def _number_issues(path: str, texts: list[tuple[str, str]], cited: Sequence[Sign
             )
             issues.append(GroundingIssue(f"{path}.{field}", message))
     return issues
+
+
+def _names_its_evidence(text: str, signals: Sequence[Signal]) -> bool:
+    """A ticket says what it is about in the evidence's own words (a metric, an experiment key, an escalation),
+    so a real signal cannot carry an unrelated request ("grant admin access") into the backlog."""
+    lowered = text.lower()
+    names = {name.lower() for s in signals for name in (s.metric, s.subject) if name}
+    return not names or any(name in lowered or name.replace("_", " ") in lowered for name in names)
+
+
+def with_tool_confidence(synthesis: Synthesis, signals: Sequence[Signal]) -> Synthesis:
+    """Confidence is a number, so a tool sets it: each insight gets the best confidence of its cited signals
+    (tools.retro.rules.signal_confidence), whatever the LLM wrote."""
+    by_id = {signal.id: signal for signal in signals}
+    insights = []
+    for insight in synthesis.insights:
+        cited = [by_id[e] for e in insight.evidence_ids if e in by_id]
+        confidence = max((signal_confidence(s) for s in cited), default=insight.confidence)
+        insights.append(insight.model_copy(update={"confidence": round(confidence, 2)}))
+    return synthesis.model_copy(update={"insights": insights})
 
 
 def _shingles(text: str) -> frozenset[str]:
