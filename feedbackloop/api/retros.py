@@ -136,7 +136,7 @@ ROUTE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 class RetroRoute(domain_doors.parameter_route(RetroInputError)):  # type: ignore[misc]
     """Retro errors as answers: input 422 `invalid_retro_request`, state 409 `retro_state_conflict`, unknown 404
-    `retro_not_found`; a ticket sink that cannot be built from the settings is a 500 naming the setting."""
+    `retro_not_found`; a ticket sink that cannot be built from the settings is a 503 naming the setting."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -159,7 +159,7 @@ class RetroRoute(domain_doors.parameter_route(RetroInputError)):  # type: ignore
                         "field": error.setting,
                         "message": f"{error.setting}: {error}",
                     },
-                    status_code=500,
+                    status_code=503,  # the service is not usable until the setting is fixed; nothing was run
                 )
 
         return route
