@@ -126,7 +126,7 @@ def _draft_issues(
         )
         issues.append(GroundingIssue(path, message))
     elif not _names_its_evidence(f"{draft.title} {draft.problem}", quantitative):
-        names = sorted({name for s in quantitative for name in (s.metric, s.subject) if name})
+        names = sorted({name for s in quantitative for name in _names(s)})
         message = f"title or problem must name what it fixes: one of {', '.join(names)}"
         issues.append(GroundingIssue(f"{path}.title", message))
     texts = [("title", draft.title), ("problem", draft.problem), ("proposal", draft.proposal)]
@@ -152,8 +152,14 @@ def _names_its_evidence(text: str, signals: Sequence[Signal]) -> bool:
     """A ticket says what it is about in the evidence's own words (a metric, an experiment key, an escalation),
     so a real signal cannot carry an unrelated request ("grant admin access") into the backlog."""
     lowered = text.lower()
-    names = {name.lower() for s in signals for name in (s.metric, s.subject) if name}
+    names = {name.lower() for s in signals for name in _names(s)}
     return not names or any(name in lowered or name.replace("_", " ") in lowered for name in names)
+
+
+def _names(signal: Signal) -> list[str]:
+    """What a signal is about, as a ticket would say it: its metric; an experiment's key; an escalation's id."""
+    subject = signal.subject if signal.kind in ("experiment_result", "escalation") else None
+    return [name for name in (signal.metric, subject) if name]
 
 
 def with_tool_confidence(synthesis: Synthesis, signals: Sequence[Signal]) -> Synthesis:

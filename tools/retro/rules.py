@@ -42,6 +42,7 @@ from tools.retro.numbers import (
 
 IMPACTS: tuple[Impact, ...] = get_args(Impact)  # High, Medium, Low: rank = index
 HIGH_CHANGE = 0.20
+GROUPED_KINDS = frozenset({"metric_change", "kpi_change", "survey_shift"})
 MATERIAL_CHANGE = 0.05
 FULL_CONFIDENCE_N = 100
 MAX_INSIGHTS = 12
@@ -117,14 +118,17 @@ def _rank(signal: Signal, index: int) -> tuple[int, float, int]:
 def group_signals(signals: Sequence[Signal], mappings: dict[str, TheoryMapping]) -> list[list[Signal]]:
     """Signals about the same problem, each group in detection order (see the module docstring)."""
     groups: dict[tuple[str, ...], list[Signal]] = {}
+    drivers = _persona_drivers(signals)
     for signal in signals:
         if signal.kind == "deployment":
             continue
+        # An overall change driven by one persona's joins that persona's group: one problem, one insight.
+        anchor = drivers.get(signal.id, signal)
         if signal.kind == "experiment_result":
             key: tuple[str, ...] = ("experiment", signal.subject or signal.id)
         else:
-            polarity = "improved" if signal.direction == "improved" else "other"
-            key = ("signal", polarity, signal.persona or "", mappings[signal.id].journey_stage)
+            polarity = "improved" if anchor.direction == "improved" else "other"
+            key = ("signal", polarity, anchor.persona or "", mappings[anchor.id].journey_stage)
         groups.setdefault(key, []).append(signal)
     order = {signal.id: index for index, signal in enumerate(signals)}
     for deployment in (s for s in signals if s.kind == "deployment"):
@@ -136,6 +140,23 @@ def group_signals(signals: Sequence[Signal], mappings: dict[str, TheoryMapping])
         if not joined:
             groups[("deployment", deployment.id)] = [deployment]
     return list(groups.values())
+
+
+def _persona_drivers(signals: Sequence[Signal]) -> dict[str, Signal]:
+    """An overall change (no persona) joins the persona change of the same metric and direction that drives it —
+    the one with the largest relative effect — instead of being a second insight about the same problem."""
+    drivers: dict[str, Signal] = {}
+    for overall in signals:
+        if overall.persona is not None or overall.kind not in GROUPED_KINDS or not overall.metric:
+            continue
+        same = [
+            s for s in signals
+            if s.persona is not None and s.kind in GROUPED_KINDS and s.metric == overall.metric
+            and s.direction == overall.direction and s.significant
+        ]  # fmt: skip
+        if same:
+            drivers[overall.id] = max(same, key=lambda s: abs(relative_effect(s) or 0.0))
+    return drivers
 
 
 # ---------------------------------------------------------------- writing
