@@ -41,6 +41,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/kpis.py
 	$(BIN)/python bench/experiments.py
 	$(BIN)/python bench/escalation.py
+	$(BIN)/python bench/retro_eval.py
 
 ci: lint test
 
