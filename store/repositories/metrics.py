@@ -8,8 +8,9 @@ report accuracy, campaign_id for renewals).
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,37 +80,52 @@ def time_to_value_units(dialect: Dialect, start: datetime, end: datetime) -> Sub
 
     An explicit TIME_TO_VALUE observation in the window replaces the event-derived value of that user.
     """
+    return time_to_value_window_units(dialect, (start, end))
+
+
+def time_to_value_window_units(dialect: Dialect, bounds: Sequence[datetime]) -> Subquery:
+    """time_to_value_units of consecutive windows [bounds[0], bounds[1]), [bounds[1], bounds[2]), … in one
+    statement, each window's units as if computed on their own; `window_index` says whose they are.
+
+    One pass over the reports of all the windows, and one index probe of (user_id, timestamp) per user that
+    reported in them (after grouping: once per user, not once per report), so the cost follows the windows, not
+    the whole history. A user's first report falls in window i exactly when it is the user's first report in all
+    the windows and the user reported nothing before the first one. Signups are read up to the last window's end:
+    a signup after window i's end cannot precede a first report in window i, so it leaves the same users out.
+    """
+    first, last = bounds[0], bounds[-1]
     signup = (
         select(EventRow.user_id, func.min(EventRow.timestamp).label("signed_up_at"))
-        .where(EventRow.name == "user_signed_up", EventRow.user_id.is_not(None), EventRow.timestamp < end)
+        .where(EventRow.name == "user_signed_up", EventRow.user_id.is_not(None), EventRow.timestamp < last)
         .group_by(EventRow.user_id)
         .subquery()
     )
-    # First reports of the window: the window's reports of users with no earlier report (an index probe on
-    # (user_id, timestamp) per user), so the cost follows the window, not the whole history.
+    first_report = (
+        select(EventRow.user_id, func.min(EventRow.timestamp).label("first_at"))
+        .where(EventRow.name == "report_generated", _in(EventRow.timestamp, first, last))
+        .group_by(EventRow.user_id)
+        .subquery()
+    )
     earlier = aliased(EventRow)
     earlier_report = (
         select(literal(1))
         .where(
-            earlier.user_id == EventRow.user_id,
+            earlier.user_id == first_report.c.user_id,
             earlier.name == "report_generated",
-            earlier.timestamp < start,
+            earlier.timestamp < first,
         )
         .exists()
     )
-    first_report = (
-        select(EventRow.user_id, func.min(EventRow.timestamp).label("first_at"))
-        .where(EventRow.name == "report_generated", _in(EventRow.timestamp, start, end), ~earlier_report)
-        .group_by(EventRow.user_id)
-        .subquery()
-    )
-    explicit_users = select(MetricObservationRow.user_id).where(
-        MetricObservationRow.category == "time_to_value",
-        _in(MetricObservationRow.observed_at, start, end),
-        MetricObservationRow.user_id.is_not(None),
-    )
+    inner_bounds = bounds[1:-1]
+    window_index = (
+        case(*((first_report.c.first_at < bound, index) for index, bound in enumerate(inner_bounds)),
+             else_=len(inner_bounds))
+        if inner_bounds else literal(0)
+    )  # fmt: skip
     derived = (
         select(
+            window_index.label("window_index"),
+            first_report.c.user_id,
             _persona().label("persona"),
             seconds_between(first_report.c.first_at, signup.c.signed_up_at, dialect).label("value"),
             first_report.c.first_at.label("at"),
@@ -117,13 +133,38 @@ def time_to_value_units(dialect: Dialect, start: datetime, end: datetime) -> Sub
         .select_from(first_report)
         .join(signup, signup.c.user_id == first_report.c.user_id)
         .outerjoin(UserRow, UserRow.id == first_report.c.user_id)
-        .where(
-            first_report.c.first_at >= signup.c.signed_up_at,
-            first_report.c.user_id.not_in(explicit_users),
-        )
+        .where(first_report.c.first_at >= signup.c.signed_up_at, ~earlier_report)
+        .cte()
     )
-    explicit = _explicit_units("time_to_value", start, end, unit_key=MetricObservationRow.user_id)
-    return union_all(derived, explicit).subquery("units")
+    parts: list[Select[Any]] = []
+    for index, (start, end) in enumerate(itertools.pairwise(bounds)):
+        explicit_users = select(MetricObservationRow.user_id).where(
+            MetricObservationRow.category == "time_to_value",
+            _in(MetricObservationRow.observed_at, start, end),
+            MetricObservationRow.user_id.is_not(None),
+        )
+        parts.append(
+            select(derived.c.window_index, derived.c.persona, derived.c.value, derived.c.at).where(
+                derived.c.window_index == index, derived.c.user_id.not_in(explicit_users)
+            )
+        )
+        explicit = _explicit_units(
+            "time_to_value", start, end, unit_key=MetricObservationRow.user_id
+        ).subquery()
+        parts.append(select(literal(index).label("window_index"), *explicit.c))
+    return union_all(*parts).subquery("units")
+
+
+def window_units(units: FromClause, index: int) -> Subquery:
+    """The units of one window (by its `window_index`) of a table of several windows' units."""
+    return select(units.c.persona, units.c.value, units.c.at).where(units.c.window_index == index).subquery()
+
+
+def indexed_units(windows: Sequence[Subquery]) -> Subquery:
+    """Units of several windows, each window's computed on its own, with the window's index in `window_index`."""
+    return union_all(
+        *(select(literal(index).label("window_index"), *units.c) for index, units in enumerate(windows))
+    ).subquery("units")
 
 
 def _explicit_units(
@@ -226,12 +267,13 @@ def renewal_units(dialect: Dialect, start: datetime, end: datetime, renewal_wind
         MetricObservationRow.category == "renewal_success",
         MetricObservationRow.dims["campaign_id"].as_string().is_not(None),
     )
+    # A CTE: successes and failures both read it, and a CTE read twice is computed once (SQLite, PostgreSQL).
     renewed = (
         select(campaign_id.label("campaign_id"), func.min(EventRow.timestamp).label("renewed_at"),
                func.min(EventRow.user_id).label("user_id"))
         .where(EventRow.name == "sponsor_renewed", EventRow.timestamp < end + timedelta(days=renewal_window_days))
         .group_by(campaign_id)
-        .subquery()
+        .cte()
     )  # fmt: skip
     wait = timedelta(days=renewal_window_days)
     ended = (
@@ -267,63 +309,6 @@ def renewal_units(dialect: Dialect, start: datetime, end: datetime, renewal_wind
         "renewal_success", start, end, unit_key=MetricObservationRow.dims["campaign_id"].as_string()
     )
     return union_all(successes, failures, explicit).subquery("units")
-
-
-# Events counted per active user by the per-user metrics, and the activity-table column holding each count.
-COUNTED_EVENTS = {"error_occurred": "errors", "support_ticket_opened": "tickets"}
-
-
-class ActivityTables:
-    """Per (user, UTC day) event counts of a window, computed once into a temporary table and shared by every
-    per-active-user metric and its daily series: one scan of the window's events instead of one per metric."""
-
-    def __init__(self, connection: Connection, *, daily: bool = True) -> None:
-        self.connection = connection
-        self.daily = daily  # False: one row per user (its first day), for callers that need no daily series
-        self._tables: dict[tuple[datetime, datetime], Table] = {}
-
-    def table(self, start: datetime, end: datetime) -> Table:
-        if (start, end) not in self._tables:
-            day = utc_day(EventRow.timestamp, self.connection.dialect)
-            counts = [
-                func.sum(case((EventRow.name == name, 1), else_=0)).label(column)
-                for name, column in COUNTED_EVENTS.items()
-            ]
-            keys = (EventRow.user_id, day) if self.daily else (EventRow.user_id,)
-            activity = (
-                select(
-                    EventRow.user_id.label("user_id"),
-                    (day if self.daily else func.min(day)).label("day"),
-                    *counts,
-                )
-                .where(_in(EventRow.timestamp, start, end), EventRow.user_id.is_not(None))
-                .group_by(*keys)
-            )
-            statement = CreateTableAs(activity, f"fl_activity_{uuid.uuid4().hex[:12]}", temporary=True)
-            self.connection.execute(statement)
-            self._tables[(start, end)] = statement.table
-        return self._tables[(start, end)]
-
-    def close(self) -> None:
-        for table in self._tables.values():
-            self.connection.execute(DropTable(table))
-        self._tables.clear()
-
-
-def per_active_user_units(activity: Table, event_name: str) -> Subquery:
-    """One unit per active user (any event in the window): value = that user's `event_name` events."""
-    column = activity.c[COUNTED_EVENTS[event_name]]
-    per_user = (
-        select(activity.c.user_id, cast(func.sum(column), Float).label("value"), func.min(activity.c.day).label("at"))
-        .group_by(activity.c.user_id)
-        .subquery()
-    )  # fmt: skip
-    return (
-        select(_persona().label("persona"), per_user.c.value, per_user.c.at)
-        .select_from(per_user)
-        .outerjoin(UserRow, UserRow.id == per_user.c.user_id)
-        .subquery("units")
-    )
 
 
 def custom_units(name: str, start: datetime, end: datetime) -> Subquery:
@@ -386,7 +371,7 @@ def _ranked(connection: Connection, units: FromClause, *, by_persona: bool) -> l
     return [UnitAggregate(None, int(row[0]), float(row[1] or 0), float(row[2] or 0), row[3], row[4])]
 
 
-def _with_overall(rows: list[DailyAggregate]) -> list[DailyAggregate]:
+def with_overall(rows: list[DailyAggregate]) -> list[DailyAggregate]:
     """Add the everyone-rows by summing personas per day (each unit belongs to exactly one persona)."""
     totals: dict[str, tuple[int, float]] = {}
     for row in rows:
@@ -401,22 +386,7 @@ def daily_units(connection: Connection, units: FromClause) -> list[DailyAggregat
     by_persona = connection.execute(
         select(units.c.persona, day, func.count(), func.sum(units.c.value)).group_by(units.c.persona, day)
     ).all()
-    return _with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona])
-
-
-def daily_event_rate(connection: Connection, activity: Table, event_name: str) -> list[DailyAggregate]:
-    """Per persona and overall, per UTC day: active users that day (n) and `event_name` events that day (total)."""
-    joined = (
-        select(_persona().label("persona"), activity.c.day, activity.c[COUNTED_EVENTS[event_name]].label("events"))
-        .select_from(activity)
-        .outerjoin(UserRow, UserRow.id == activity.c.user_id)
-        .subquery()
-    )  # fmt: skip
-    rows = connection.execute(
-        select(joined.c.persona, joined.c.day, func.count(), func.sum(joined.c.events))
-        .group_by(joined.c.persona, joined.c.day)
-    ).all()  # fmt: skip
-    return _with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in rows])
+    return with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona])
 
 
 def known_personas(connection: Connection) -> list[str]:

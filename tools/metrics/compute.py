@@ -1,5 +1,6 @@
 """Metric reports: per persona, now vs the previous window of equal length, with change, p-value and a daily
-series. Units are aggregated in SQL (store.repositories.metrics); tests and intervals come from tools.stats.
+series. Units are aggregated in SQL (store.repositories.metrics and .active_users); tests and intervals come from
+tools.stats.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, FromClause, Subquery
 
+from store.repositories import active_users as active_sql
 from store.repositories import metrics as metric_sql
 from tools.metrics.model import DailyPoint, MetricCategory, MetricComparison, MetricReport, MetricSummary
 from tools.stats import AnalysisSettings, BinomialStatistic, MeanStatistic, Statistic, compare
@@ -81,8 +83,9 @@ def metric_reports(
     renewal_window_days: int = 14,
     alpha: float = 0.05,
 ) -> list[MetricReport]:
-    """Several metrics over one window; per-active-user metrics share one scan of the window's events."""
-    activity = metric_sql.ActivityTables(connection)
+    """Several metrics over one window and its previous window; the per-active-user metrics share their inputs
+    (store.repositories.active_users.ActivityTables)."""
+    activity = active_sql.ActivityTables(connection)
     reports = [
         _report(connection, activity, name, window, persona, renewal_window_days, alpha) for name in metrics
     ]
@@ -99,16 +102,15 @@ def window_summaries(
 ) -> dict[str, dict[str | None, MetricSummary]]:
     """Each metric over one window only, per persona (None = everyone): no previous window, no daily series.
 
-    What an escalation check needs for each window it compares; per-active-user metrics share one scan of the
-    window's events.
+    What an escalation check needs for each window it compares; the per-active-user metrics share their inputs.
     """
-    activity = metric_sql.ActivityTables(connection, daily=False)
+    activity = active_sql.ActivityTables(connection)
     summaries: dict[str, dict[str | None, MetricSummary]] = {}
     for name in metrics:
         metric = METRIC_ALIASES.get(name, name)
         spec = spec_for(metric)
         context = _Context(connection, activity, metric, spec, renewal_window_days)
-        aggregates, _ = _aggregates(context, window, daily=False)
+        [aggregates], _ = _aggregates(context, [window], daily=False)
         summaries[name] = {
             key: _summary(metric, spec, window, key, aggregate) for key, aggregate in aggregates.items()
         }
@@ -118,7 +120,7 @@ def window_summaries(
 
 def _report(
     connection: Connection,
-    activity: metric_sql.ActivityTables,
+    activity: active_sql.ActivityTables,
     metric: str,
     window: Window,
     persona: str | None,
@@ -128,8 +130,7 @@ def _report(
     metric = METRIC_ALIASES.get(metric, metric)
     spec = spec_for(metric)
     context = _Context(connection, activity, metric, spec, renewal_window_days)
-    current, daily = _aggregates(context, window, daily=True)
-    previous, _ = _aggregates(context, window.previous(), daily=False)
+    (previous, current), daily = _aggregates(context, [window.previous(), window], daily=True)
     personas = sorted({p for p in current if p is not None} | {p for p in previous if p is not None})
     if persona is not None:
         personas = [persona]
@@ -151,44 +152,54 @@ def _report(
 @dataclass(frozen=True, slots=True)
 class _Context:
     connection: Connection
-    activity: metric_sql.ActivityTables
+    activity: active_sql.ActivityTables
     metric: str
     spec: MetricSpec
     wait_days: int
 
 
-def _units(context: _Context, window: Window) -> Subquery:
+def _units(context: _Context, windows: Sequence[Window]) -> Subquery:
+    """The units of each of `windows` (consecutive, oldest first), with the window's index in `window_index`."""
     dialect, metric, spec = context.connection.dialect, context.metric, context.spec
-    if metric == MetricCategory.TIME_TO_VALUE:
-        return metric_sql.time_to_value_units(dialect, window.start, window.end)
-    if metric == MetricCategory.REPORT_ACCURACY:
-        return metric_sql.report_accuracy_units(dialect, window.start, window.end)
-    if metric == MetricCategory.RENEWAL_SUCCESS:
-        return metric_sql.renewal_units(dialect, window.start, window.end, context.wait_days)
-    if spec.kind == "per_user" and spec.event_name:
-        activity = context.activity.table(window.start, window.end)
-        return metric_sql.per_active_user_units(activity, spec.event_name)
-    return metric_sql.custom_units(metric, window.start, window.end)
+    if metric == MetricCategory.TIME_TO_VALUE:  # all windows in one statement: one pass over their reports
+        return metric_sql.time_to_value_window_units(dialect, [windows[0].start, *(w.end for w in windows)])
+    each: list[Subquery] = []
+    for window in windows:
+        start, end = window.start, window.end
+        if metric == MetricCategory.REPORT_ACCURACY:
+            each.append(metric_sql.report_accuracy_units(dialect, start, end))
+        elif metric == MetricCategory.RENEWAL_SUCCESS:
+            each.append(metric_sql.renewal_units(dialect, start, end, context.wait_days))
+        elif spec.kind == "per_user" and spec.event_name:
+            each.append(active_sql.per_active_user_units(context.activity.users(start, end), spec.event_name))
+        else:
+            each.append(metric_sql.custom_units(metric, start, end))
+    return metric_sql.indexed_units(each)
 
 
 def _aggregates(
-    context: _Context, window: Window, *, daily: bool
-) -> tuple[dict[str | None, metric_sql.UnitAggregate], dict[str | None, tuple[DailyPoint, ...]]]:
-    """Aggregates (and, when asked, the daily series) of one window; the units are computed once, into a
-    temporary table, and every aggregate reads that table instead of re-running the units query."""
+    context: _Context, windows: Sequence[Window], *, daily: bool
+) -> tuple[list[dict[str | None, metric_sql.UnitAggregate]], dict[str | None, tuple[DailyPoint, ...]]]:
+    """Per window, the aggregates of its units, and the last window's daily series when asked. The units of all
+    the windows are computed once, into one temporary table, and every aggregate reads that table instead of
+    re-running the units query."""
     connection, spec = context.connection, context.spec
     percentiles = spec.kind in ("duration", "value")
-    with metric_sql.materialized(connection, _units(context, window)) as units:
-        rows = metric_sql.aggregate_units(connection, units, percentiles=percentiles)
-        series = _daily(context, window, units) if daily else {}
-    return {aggregate.persona: aggregate for aggregate in rows}, series
+    with metric_sql.materialized(connection, _units(context, windows)) as units:
+        sides = [metric_sql.window_units(units, index) for index in range(len(windows))]
+        aggregates = []
+        for side in sides:
+            rows = metric_sql.aggregate_units(connection, side, percentiles=percentiles)
+            aggregates.append({row.persona: row for row in rows})
+        series = _daily(context, windows[-1], sides[-1]) if daily else {}
+    return aggregates, series
 
 
 def _daily(context: _Context, window: Window, units: FromClause) -> dict[str | None, tuple[DailyPoint, ...]]:
     connection, spec = context.connection, context.spec
     if spec.kind == "per_user" and spec.event_name:
-        activity = context.activity.table(window.start, window.end)
-        rows = metric_sql.daily_event_rate(connection, activity, spec.event_name)
+        day_table = context.activity.days(window.start, window.end)
+        rows = active_sql.daily_event_rate(connection, day_table, spec.event_name)
     else:
         rows = metric_sql.daily_units(connection, units)
     by_key: dict[str | None, dict[date, metric_sql.DailyAggregate]] = defaultdict(dict)
