@@ -31,8 +31,6 @@ def upgrade() -> None:
         sa.Column("request", JSONDocument, nullable=False),
         sa.Column("result", JSONDocument, nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("run_owner", sa.String(64), nullable=True),
-        sa.Column("run_claimed_at", UTCDateTime(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_retros"),
