@@ -208,13 +208,22 @@ def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> S
     """
     wait = timedelta(days=CORRECTION_WINDOW_DAYS)
     report_id = EventRow.properties["report_id"].as_string()
-    sent = (
+    first_sent = (
         select(report_id.label("report_id"), func.min(EventRow.timestamp).label("sent_at"),
                func.min(EventRow.user_id).label("user_id"))
         .where(EventRow.name == "report_sent", _in(EventRow.timestamp, start - wait, end))
         .group_by(report_id)
         .subquery()
     )  # fmt: skip
+    # Each report with its sender's persona, planned on its own (MATERIALIZED): joined after the outcome filter,
+    # whose selectivity PostgreSQL cannot estimate, the users would be looked up one by one instead of hashed.
+    sent = (
+        select(first_sent.c.report_id, first_sent.c.sent_at, _persona().label("persona"))
+        .select_from(first_sent)
+        .outerjoin(UserRow, UserRow.id == first_sent.c.user_id)
+        .cte()
+        .prefix_with("MATERIALIZED")
+    )
     corrected = (
         select(report_id.label("report_id"), func.min(EventRow.timestamp).label("corrected_at"))
         .where(EventRow.name == "report_corrected", _in(EventRow.timestamp, start - wait, end))
@@ -231,7 +240,7 @@ def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> S
     )
     outcomes = (
         select(
-            _persona().label("persona"),
+            sent.c.persona,
             case((in_time, 0.0), else_=1.0).label("value"),
             case((in_time, corrected.c.corrected_at), else_=add_days(sent.c.sent_at, CORRECTION_WINDOW_DAYS, dialect))
             .label("at"),
@@ -240,7 +249,6 @@ def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> S
         )
         .select_from(sent)
         .outerjoin(corrected, corrected.c.report_id == sent.c.report_id)
-        .outerjoin(UserRow, UserRow.id == sent.c.user_id)
         .where(sent.c.report_id.is_not(None), not_(sent.c.report_id.in_(explicit_reports)))
         .subquery()
     )  # fmt: skip
