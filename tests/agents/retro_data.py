@@ -108,7 +108,7 @@ def grounded_synthesis_payload() -> dict[str, Any]:
                 "journey_stage": "renewal",
                 "canvas_block": "revenue_streams",
                 "principles": ["loss aversion"],
-                "impact": "High",
+                "impact": "Medium",
                 "confidence": 0.8,
                 "evidence_ids": ["S1"],
                 "recommendations": ["Show a value recap before renewal"],
@@ -117,7 +117,7 @@ def grounded_synthesis_payload() -> dict[str, Any]:
         "backlog_items": [
             {
                 "title": "Value recap before sponsor renewal",
-                "problem": "Renewal rate fell to 0.412 (-17.6%).",
+                "problem": "sponsor_renewal_rate fell to 0.412 (-17.6%).",
                 "proposal": "Send sponsors a recap of delivered value before renewal.",
                 "acceptance_criteria": ["A recap is sent before every renewal"],
                 "insight_ids": ["I1"],

@@ -167,12 +167,12 @@ def test_approve_ask_on_a_terminal_asks_which_items_to_file(
         cli,
         ["retro", "run", *SPRINT, "--approve", "ask", "--database-url", product.url],
         env=WIDE,
-        input="B9\nB2\n",
+        input="B9\nB1\n",
     )
     assert outcome.exit_code == 0, outcome.output
     assert "File which items?" in outcome.output and "B9 is not proposed" in outcome.output
     assert "completed" in outcome.output
-    assert [ticket["id"] for ticket in filed_tickets(backlog_file)] == ["B2"]
+    assert [ticket["id"] for ticket in filed_tickets(backlog_file)] == ["B1"]
 
 
 def test_a_deployment_retro_compares_the_bake_hours_around_the_release(product: Database) -> None:
