@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.loopback import LoopbackServer, read_body, write_answer
 
 
 @dataclass(frozen=True)
@@ -44,39 +45,16 @@ class LocalHTTPServer:
         self.replies: list[Reply] = []
         self.default = Reply()
         self.received: list[Received] = []
-        server = self
+        self.loopback = LoopbackServer(self._serve)
+        self.base_url = self.loopback.base_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                server.received.append(Received("POST", self.path, headers, body))
-                reply = server.replies.pop(0) if server.replies else server.default
-                if reply.delay_seconds:
-                    time.sleep(reply.delay_seconds)
-                payload = reply.body.encode("utf-8")
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        class QuietServer(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, *_args: Any) -> None:
-                pass  # a client that timed out and hung up is part of some tests
-
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        body, headers = read_body(handler)
+        self.received.append(Received(handler.command, handler.path, headers, body))
+        reply = self.replies.pop(0) if self.replies else self.default
+        if reply.delay_seconds:
+            time.sleep(reply.delay_seconds)
+        write_answer(handler, reply.status, reply.body.encode("utf-8"), reply.headers)
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path
@@ -85,8 +63,7 @@ class LocalHTTPServer:
         self.replies.extend(replies)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.loopback.close()
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from tests.loopback import LoopbackServer, read_body, write_answer
 from tools.notify.signing import signature
 
 
@@ -46,51 +47,23 @@ class FakeServer:
         self.requests: list[Request] = []
         self.scripted: list[Answer] = []
         self.lock = threading.Lock()
-        server = self
+        self.loopback = LoopbackServer(self._serve)
+        self.base_url = self.loopback.base_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._serve()
-
-            def do_POST(self) -> None:
-                self._serve()
-
-            def _serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                parts = urlsplit(self.path)
-                query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                request = Request(self.command, parts.path, query, headers, body)
-                with server.lock:
-                    server.requests.append(request)
-                    answer = server.scripted.pop(0) if server.scripted else server.answer(request)
-                if answer.delay_seconds:
-                    time.sleep(answer.delay_seconds)
-                is_text = isinstance(answer.body, str)
-                payload = (answer.body if is_text else json.dumps(answer.body)).encode("utf-8")
-                self.send_response(answer.status)
-                self.send_header("content-type", "text/plain" if is_text else "application/json")
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        class QuietServer(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, *_args: Any) -> None:
-                pass  # a client that timed out and hung up is part of some tests
-
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        body, headers = read_body(handler)
+        parts = urlsplit(handler.path)
+        query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+        request = Request(handler.command, parts.path, query, headers, body)
+        with self.lock:
+            self.requests.append(request)
+            answer = self.scripted.pop(0) if self.scripted else self.answer(request)
+        if answer.delay_seconds:
+            time.sleep(answer.delay_seconds)
+        is_text = isinstance(answer.body, str)
+        payload = (answer.body if is_text else json.dumps(answer.body)).encode("utf-8")
+        content_type = {"content-type": "text/plain" if is_text else "application/json"}
+        write_answer(handler, answer.status, payload, content_type | answer.headers)
 
     def answer(self, request: Request) -> Answer:
         return Answer(200, {})
@@ -100,8 +73,7 @@ class FakeServer:
             self.scripted.extend(answers)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.loopback.close()
 
 
 class FakeGitHub(FakeServer):
