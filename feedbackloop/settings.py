@@ -123,6 +123,28 @@ class Settings(BaseSettings):
         5, ge=1, le=1440, description="how often the worker brings running experiments' values up to date"
     )
     public_url: str | None = Field(None, description="base URL of this service, for links in notifications")
+
+    # ---- access: API keys (feedbackloop keys create), CORS, and the secrets of the signed doors ----
+    auth: Literal["on", "off"] = Field(
+        "on", description="off = every route open without a key (local demo use only; logged loudly at startup)"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated origins allowed to call the API from a browser (e.g. a browser SDK)",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Slack app signing secret; unset = the Slack routes answer 503"
+    )
+    slack_bot_token: SecretStr | None = Field(
+        None, description="Slack bot token (xoxb-…), optional: lets replies go to channels beyond response_url"
+    )
+    github_webhook_secret: SecretStr | None = Field(
+        None, description="secret of the GitHub webhook (deployment_status); unset = that route answers 503"
+    )
+    deploy_hook_secret: SecretStr | None = Field(
+        None,
+        description="Standard Webhooks secret (whsec_<base64>) of POST /v1/hooks/deploy; unset = Bearer key only",
+    )
     log_level: str = Field("INFO", description="logging level of the service")
 
     # ---- ticket sinks: where the retro agent files backlog items (tools.tickets; wired in feedbackloop.tickets) ----
@@ -170,7 +192,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("write_keys", "smtp_to", "send_resolved_channels", "alert_group_by", mode="before")
+    @field_validator(
+        "write_keys", "smtp_to", "send_resolved_channels", "alert_group_by", "cors_origins", mode="before"
+    )
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -417,7 +417,10 @@ class RetroRow(Base):
     LangGraph checkpoint (thread id = retro id) holds the run's progress."""
 
     __tablename__ = "retros"
-    __table_args__ = (Index("ix_retros_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_retros_created_at", "created_at"),
+        Index("ix_retros_status_run_after", "status", "run_after"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # sprint | deployment
@@ -425,13 +428,15 @@ class RetroRow(Base):
     version: Mapped[str | None] = mapped_column(String(128))
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(24))  # running | awaiting_approval | completed | failed
+    status: Mapped[str] = mapped_column(String(24))  # scheduled | running | awaiting_approval | completed | failed
     request: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     error: Mapped[str | None] = mapped_column(Text)
     # The process running the graph now (one at a time per retro); a claim older than the run lease is stale.
     run_owner: Mapped[str | None] = mapped_column(String(64))
     run_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A scheduled retro (a deployment's, after its bake window) waits until then; the worker starts it.
+    run_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -495,3 +500,31 @@ class IncidentEscalationRow(Base):
 
     escalation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     incident_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ApiKeyRow(Base):
+    """An API key: only its SHA-256 is stored (keys are 256-bit random, so a slow hash adds nothing); `id` is the
+    key's public prefix, shown in listings and logs instead of the key."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_key_hash", "key_hash", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(16))  # ingest | read | admin
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HookDeliveryRow(Base):
+    """A webhook delivery already acted on (GitHub X-GitHub-Delivery, Standard Webhooks webhook-id, a deploy
+    hook's own key): a second delivery with the same id is a no-op."""
+
+    __tablename__ = "hook_deliveries"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)  # github | deploy | slack
+    delivery_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
