@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from feedbackloop.api import escalations, experiments, health, ingest, kpis, metrics, retros, surveys
+from feedbackloop.api.access import install_access
 from feedbackloop.api.escalation_bodies import install_escalation_errors
 from feedbackloop.api.experiment_bodies import install_experiment_errors
 from feedbackloop.api.state import AppState
@@ -41,10 +42,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # First start on a database: the product's default surveys (editable afterwards like any other).
     SurveyService(database, global_recontact_days=settings.survey_recontact_days).ensure_defaults()
     escalation_service(database, settings).ensure_default_rules()  # and the five default escalation rules
-    if not settings.write_keys:
-        log.warning(
-            "FEEDBACKLOOP_WRITE_KEYS is empty: ingestion accepts events without a write key. Local use only."
-        )
+    install_access(app, settings)  # API keys' 401/403, CORS, the warning when auth is off
 
     @app.exception_handler(PayloadError)
     async def _payload_error(_request: Request, error: PayloadError) -> JSONResponse:
