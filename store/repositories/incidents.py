@@ -32,6 +32,20 @@ def incident_of(connection: Connection, escalation_id: str) -> RowMapping | None
     return connection.execute(statement).mappings().one_or_none()
 
 
+def incidents_of(connection: Connection, escalation_ids: Sequence[str]) -> list[RowMapping]:
+    """The incidents holding any of `escalation_ids`, oldest first (each once)."""
+    if not escalation_ids:
+        return []
+    link = IncidentEscalationRow
+    holding = select(link.incident_id).where(link.escalation_id.in_(list(escalation_ids)))
+    statement = (
+        select(IncidentRow.__table__)
+        .where(IncidentRow.id.in_(holding))
+        .order_by(IncidentRow.created_at, IncidentRow.id)
+    )
+    return list(connection.execute(statement).mappings())
+
+
 def existing_incident_id(connection: Connection, escalation_ids: Sequence[str]) -> str | None:
     """The oldest incident already holding one of `escalation_ids` (a grown group keeps its incident)."""
     if not escalation_ids:

@@ -19,6 +19,7 @@ import httpx
 
 from store.database import Database
 from store.repositories import outbox as repo
+from tools.notify.incidents import with_incidents
 from tools.notify.message import Notification
 from tools.notify.signing import headers
 
@@ -135,7 +136,7 @@ def deliver_due(
         for message in due:
             now = clock()
             if message["event_type"] == ESCALATION_GROUP:
-                attempt = _notify(notifiers or {}, message, now)
+                attempt = _notify(database, notifiers or {}, message, now)
             else:
                 assert secret is not None
                 attempt = post_webhook(
@@ -148,11 +149,12 @@ def deliver_due(
     return report
 
 
-def _notify(notifiers: Mapping[str, Notifier], message: Any, now: datetime) -> Attempt:
+def _notify(database: Database, notifiers: Mapping[str, Notifier], message: Any, now: datetime) -> Attempt:
     notifier = notifiers.get(message["channel"])
     if notifier is None:
         return Attempt(None, f"channel {message['channel']!r} is not configured", verdict="final")
-    return notifier.send(Notification.from_dict(message["payload"]), now=now)
+    notification = with_incidents(database, Notification.from_dict(message["payload"]))
+    return notifier.send(notification, now=now)
 
 
 def _record(

@@ -43,6 +43,35 @@ class AlertLine:
 
 
 @dataclass(frozen=True, slots=True)
+class CauseLine:
+    """A probable cause as the escalation agent wrote it, with the evidence it cites (ids and their details)."""
+
+    title: str
+    confidence: str  # high | medium | low
+    evidence_ids: list[str]
+    evidence: list[str]  # each cited record's detail, written by a deterministic tool
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentBrief:
+    """The escalation agent's triage of an incident some of the group's alerts belong to, as of sending.
+
+    The check queues a notification before the agent triages what it found, so the brief is attached when the
+    message is sent (each attempt reads the latest triage); `source` says whether the rules or an LLM wrote it.
+    """
+
+    incident_id: str
+    source: str  # rules | llm
+    summary: str
+    probable_causes: list[CauseLine]
+    owner_team: str
+    owner_channel: str
+    next_steps: list[str]
+    escalation_ids: list[str]
+    resolution_summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     """The state of one alert group at `sent_at`. `group_key` is stable per group (PagerDuty's dedup_key)."""
 
@@ -55,6 +84,7 @@ class Notification:
     group_labels: dict[str, str]
     sent_at: datetime
     links: dict[str, str] = field(default_factory=dict)  # name → URL (dashboard, escalation API)
+    incidents: list[IncidentBrief] = field(default_factory=list)  # the escalation agent's triage, when sent
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,4 +105,10 @@ class Notification:
             }))
             for a in data["alerts"]
         ]  # fmt: skip
-        return cls(**(dict(data) | {"alerts": alerts, "sent_at": datetime.fromisoformat(data["sent_at"])}))
+        incidents = [
+            IncidentBrief(**(dict(i) | {"probable_causes": [CauseLine(**c) for c in i["probable_causes"]]}))
+            for i in data.get("incidents", [])  # payloads queued before incidents were attached have none
+        ]
+        return cls(**(dict(data) | {
+            "alerts": alerts, "incidents": incidents, "sent_at": datetime.fromisoformat(data["sent_at"]),
+        }))  # fmt: skip

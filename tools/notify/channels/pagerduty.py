@@ -70,6 +70,7 @@ def pagerduty_event(notification: Notification, routing_key: str) -> dict[str, A
             "summary": notification.summary,
             "group_labels": notification.group_labels,
             "alerts": notification.as_dict()["alerts"],
+            "incidents": notification.as_dict()["incidents"],
         },
     }
     event["payload"] = {key: value for key, value in event["payload"].items() if value is not None}

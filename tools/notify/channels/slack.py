@@ -1,6 +1,7 @@
 """Slack incoming webhook: one Block Kit message per notification.
 
-Layout: a header (status emoji + headline), the group's summary, a context line (group labels, severity, time),
+Layout: a header (status emoji + headline), the group's summary, the escalation agent's incident triage (summary,
+probable causes with their evidence, owner, next steps), a context line (group labels, severity, time),
 one section per alert (severity, persona, every evidence record formatted, description) and link buttons.
 Slack refuses the whole message when a block breaks a limit, so the limits are enforced here: header text ≤ 150
 characters, section text ≤ 3000, at most 50 blocks (the alerts that do not fit become "… and N more"), at most
@@ -22,6 +23,7 @@ from tools.notify.delivery import REQUEST_TIMEOUT_SECONDS, Attempt
 from tools.notify.message import Notification
 
 MAX_BLOCKS = 50
+MAX_INCIDENTS = 5  # a group spanning more incidents than this is rare; the rest stay in the webhook/API
 MAX_HEADER_CHARS = 150
 MAX_SECTION_CHARS = 3000
 MAX_BUTTONS = 25
@@ -67,6 +69,10 @@ def slack_message(notification: Notification) -> dict[str, Any]:
     summary = render("notifications/slack_summary.md.j2", notification=notification).strip()
     if summary:
         blocks.append(_section(summary))
+    for incident in notification.incidents[
+        :MAX_INCIDENTS
+    ]:  # the escalation agent's triage, when there is one
+        blocks.append(_section(render("notifications/slack_incident.md.j2", incident=incident).strip()))
     context = render("notifications/slack_context.md.j2", notification=notification).strip()
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(context, MAX_SECTION_CHARS)}]}
