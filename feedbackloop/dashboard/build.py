@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from feedbackloop.dashboard.data import DashboardData, KpiCard
+from feedbackloop.dashboard.escalations_panel import escalations_panel
 from feedbackloop.dashboard.experiments_panel import experiments_panel
 from feedbackloop.dashboard.surveys_panel import surveys_panel
 from feedbackloop.settings import Settings
@@ -46,6 +47,7 @@ def build_dashboard(
             renewal_window_days=settings.renewal_window_days,
         )
     generated_at = now or datetime.now(UTC)
+    escalations = escalations_panel(database, persona)
     experiments = experiments_panel(database, generated_at)
     surveys = surveys_panel(database, window, persona)
     shown_now, shown_before = _scope(current, persona), _scope(previous, persona)
@@ -59,7 +61,7 @@ def build_dashboard(
         persona_kpis=personas,
         persona_leaders=leaders if persona is None else {},
         metrics=metrics,
-        panels=[panel for panel in (experiments, surveys) if panel is not None],
+        panels=[panel for panel in (escalations, experiments, surveys) if panel is not None],
         notes=_notes(shown_now),
     )
 
