@@ -13,6 +13,7 @@ from feedbackloop.auto_escalation import (
     EscalationSeverity,
     EscalationType,
 )
+from feedbackloop.integration import FeedbackLoopIntegration
 from feedbackloop.journey_surveys import JourneySurveySystem, Survey, SurveyTrigger, SurveyType
 from feedbackloop.kpi_dashboard import KPICategory, KPIDashboardAggregator
 from feedbackloop.metrics import MetricCategory, MetricsTracker
@@ -34,6 +35,7 @@ __all__ = [
     "EscalationType",
     "EventIngestor",
     "ExperimentType",
+    "FeedbackLoopIntegration",
     "IngestSummary",
     "JourneySurveySystem",
     "KPICategory",
