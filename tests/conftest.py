@@ -26,13 +26,16 @@ def _postgres_base_url() -> str | None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No test reads the developer's own .env or database: settings point into a temporary directory."""
+    """No test reads the developer's own .env or database: settings point into a temporary directory, and API
+    keys are off (FEEDBACKLOOP_AUTH=off) unless a test turns them on."""
     home = tmp_path_factory.mktemp("settings")
     saved = {k: v for k, v in os.environ.items() if k.startswith("FEEDBACKLOOP_") or k == "OPENAI_API_KEY"}
     for key in saved:
         if key != POSTGRES_URL_VARIABLE:
             del os.environ[key]
     os.environ["FEEDBACKLOOP_DATABASE_URL"] = f"sqlite:///{home}/default.db"
+    # The API tests call routes without keys; tests of access itself pass auth="on" (tests/access/).
+    os.environ["FEEDBACKLOOP_AUTH"] = "off"
     from feedbackloop.settings import get_settings
 
     get_settings.cache_clear()

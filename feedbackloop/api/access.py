@@ -32,7 +32,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.params import Depends as DependsParam
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedbackloop.settings import Settings
@@ -45,6 +45,7 @@ log = logging.getLogger("feedbackloop.access")
 ACCESS_ATTRIBUTE = "feedbackloop_access"
 TOUCH_INTERVAL = timedelta(minutes=1)  # last_used_at is written at most this often per key
 _IDENTITY_STATE = "feedbackloop_identity"
+_SIGNED_STATE = "feedbackloop_signed_route"
 
 
 class Scope(StrEnum):
@@ -122,7 +123,8 @@ def signed_route(kind: str) -> DependsParam:
         raise ValueError("signed_route: kind must name the signature (e.g. 'slack', 'github', 'deploy')")
 
     def signed(request: Request) -> None:
-        return None
+        # Marks the request, so `authorize` (a signed handler's key alternative) never opens it with auth off.
+        setattr(request.state, _SIGNED_STATE, kind)
 
     return _marked(signed, AccessRule("signed", signed_by=kind))
 
@@ -132,8 +134,20 @@ def _marked(call: Callable[[Request], Any], rule: AccessRule) -> DependsParam:
     return Depends(call)
 
 
-def route_access(route: APIRoute) -> list[AccessRule]:
-    """Every access declaration of a route (its own, its router's, nested dependencies'); a sound route has one."""
+@dataclass(frozen=True, slots=True)
+class DeclaredRoute:
+    """One route of an app as served (router prefix and router-level dependencies applied) with its access."""
+
+    path: str
+    methods: frozenset[str]
+    name: str
+    rules: tuple[AccessRule, ...]
+    is_api_route: bool
+
+
+def route_access(route: Any) -> list[AccessRule]:
+    """Every access declaration of a served route (its own, its router's, nested dependencies'); a sound route
+    has exactly one. `route` is an APIRoute or a fastapi.routing.RouteContext."""
 
     def walk(dependant: Dependant) -> Iterator[AccessRule]:
         for dependency in dependant.dependencies:
@@ -142,7 +156,25 @@ def route_access(route: APIRoute) -> list[AccessRule]:
                 yield rule
             yield from walk(dependency)
 
-    return list(walk(route.dependant))
+    dependant = getattr(route, "dependant", None)
+    return list(walk(dependant)) if isinstance(dependant, Dependant) else []
+
+
+def declared_routes(app: FastAPI) -> list[DeclaredRoute]:
+    """Every route the app serves, included routers flattened, with what each declares."""
+    routes = []
+    for context in iter_route_contexts(app.routes):
+        is_api_route = isinstance(context.original_route, APIRoute)
+        routes.append(
+            DeclaredRoute(
+                path=str(context.path_format or context.path or ""),
+                methods=frozenset(context.methods or ()),
+                name=str(context.name or ""),
+                rules=tuple(route_access(context)) if is_api_route else (),
+                is_api_route=is_api_route,
+            )
+        )
+    return routes
 
 
 # ---- the check ------------------------------------------------------------------------------------------------
@@ -150,11 +182,12 @@ def route_access(route: APIRoute) -> list[AccessRule]:
 
 def authorize(request: Request, scope: Scope, body_key: str | None = None) -> ApiIdentity:
     """The identity of a request allowed `scope`, or AccessError 401/403. A key in the Authorization header wins
-    over `body_key` (Segment's `writeKey`, PostHog's `api_key`). Blocking (one indexed read): call it from a
-    thread (sync dependency, run_in_threadpool) in async code."""
+    over `body_key` (Segment's `writeKey`, PostHog's `api_key`). With auth off every request passes, except on a
+    signed route, where this is the alternative to the signature and needs a real key. Blocking (one indexed
+    read): call it from a thread (sync dependency, run_in_threadpool) in async code."""
     settings = _settings(request)
-    if settings.auth == "off":
-        return ApiIdentity("auth-off", Scope.ADMIN, "auth_off")
+    if settings.auth == "off" and getattr(request.state, _SIGNED_STATE, None) is None:
+        return ApiIdentity("auth-off", Scope.ADMIN, "auth_off")  # signed routes take a real key even so
     earlier = getattr(request.state, _IDENTITY_STATE, None)
     if isinstance(earlier, ApiIdentity) and earlier.scope.covers(scope):
         return earlier
@@ -167,8 +200,8 @@ def authorize(request: Request, scope: Scope, body_key: str | None = None) -> Ap
                  request.method, request.url.path, identity.key_id, identity.scope, scope)  # fmt: skip
         raise AccessError(
             "forbidden",
-            f"this route needs an API key of scope '{scope}' (or 'admin'); key {identity.key_id} has scope "
-            f"'{identity.scope}'",
+            f"this route needs an API key of scope '{scope}'{'' if scope is Scope.ADMIN else ' (or admin)'}; "
+            f"key {identity.key_id} has scope '{identity.scope}'",
             status=403,
             challenge=f'Bearer error="insufficient_scope", scope="{scope}"',
         )
@@ -301,9 +334,48 @@ def install_access(app: FastAPI, settings: Settings) -> None:
             allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
             max_age=600,
         )
+    _document_access(app)
+    if settings.auth == "on" and not settings.write_keys and _no_keys_exist(app.state.feedbackloop.database):
+        log.warning(
+            "no API key exists yet: every route but /healthz answers 401. Create one with `feedbackloop keys "
+            "create --scope ingest|read|admin` (shown once), or set FEEDBACKLOOP_AUTH=off for a local demo."
+        )
     if settings.auth == "off":
         log.warning(
             "FEEDBACKLOOP_AUTH=off: EVERY API ROUTE IS OPEN WITHOUT A KEY (ingest, read and admin). Local demo use "
             "only; signed routes still check their signatures. Create keys with `feedbackloop keys create --scope "
             "ingest|read|admin` and unset FEEDBACKLOOP_AUTH."
         )
+
+
+def _document_access(app: FastAPI) -> None:
+    """OpenAPI names each operation's access: `security` (Bearer; Basic too for ingestion) and
+    `x-feedbackloop-access` (the scope, `public`, or the signature the handler checks)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["ApiKey"] = {"type": "http", "scheme": "bearer", "description": "`feedbackloop keys create`"}
+        schemes["WriteKey"] = {"type": "http", "scheme": "basic", "description": "Segment's `<writeKey>:`"}
+        for route in declared_routes(app):
+            if len(route.rules) != 1:
+                continue
+            rule = route.rules[0]
+            for method in route.methods:
+                operation = schema.get("paths", {}).get(route.path, {}).get(method.lower())
+                if operation is None:
+                    continue
+                operation["x-feedbackloop-access"] = rule.describe()
+                if rule.kind == "scope":
+                    basic: list[dict[str, list[str]]] = (
+                        [{"WriteKey": []}] if rule.scope is Scope.INGEST else []
+                    )
+                    operation["security"] = [{"ApiKey": []}, *basic]
+                else:
+                    operation["security"] = []
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

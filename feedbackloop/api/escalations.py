@@ -1,8 +1,7 @@
 """Escalation routes: rules, escalations (list, show, acknowledge, resolve, check) and silences.
 
-Reads are open like the other read routes; every write asks for the write key the way ingestion, experiments and
-surveys do (Basic `<writeKey>:` or Bearer). `POST /v1/escalations/check` is an operator's action (it evaluates
-every rule and queues notifications) and asks for the same key until API keys with scopes arrive. Each route is
+Reads need a `read` key; every write (rules, silences, check, triage, acknowledge, resolve) is an operator's
+action and needs an `admin` key (see docs/api.md). Each route is
 one call of the escalation service, run in the threadpool because the store is synchronous.
 """
 
@@ -11,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from feedbackloop.api.auth import check_write_key, request_write_key
+from feedbackloop.api.access import Scope, require_scope
 from feedbackloop.api.escalation_bodies import (
     CHANGES_SCHEMA,
     ERRORS,
@@ -48,13 +47,9 @@ from tools.escalation.service import EscalationService
 Result = TypeVar("Result")
 
 
-def require_write_key(request: Request) -> None:
-    state: AppState = request.app.state.feedbackloop
-    check_write_key(state.settings.write_keys, request_write_key(request, None))
-
-
 router = APIRouter(tags=["escalations"], responses=ERRORS, route_class=EscalationRoute)
-WRITE_KEY = [Depends(require_write_key)]
+READ = [require_scope(Scope.READ)]
+ADMIN = [require_scope(Scope.ADMIN)]
 
 RuleId = Annotated[str, Path(pattern=RULE_ID_PATTERN, description="the rule's id")]
 EscalationId = Annotated[str, Path(pattern=RECORD_ID_PATTERN, description="the escalation's id (esc_…)")]
@@ -79,7 +74,7 @@ def _renamed(call: Callable[[], Result], fields: dict[str, str]) -> Result:
 # ---- rules --------------------------------------------------------------------------------------------------
 
 
-@router.get("/v1/escalation-rules", response_model=RuleList)
+@router.get("/v1/escalation-rules", dependencies=READ, response_model=RuleList)
 async def list_rules(request: Request) -> dict[str, Any]:
     """Every rule in creation order (the five defaults first on a new database), enabled or not."""
     rules = await run_in_threadpool(_service(request).rules)
@@ -87,7 +82,7 @@ async def list_rules(request: Request) -> dict[str, Any]:
 
 
 @router.post(
-    "/v1/escalation-rules", dependencies=WRITE_KEY, status_code=201, response_model=RuleOut,
+    "/v1/escalation-rules", dependencies=ADMIN, status_code=201, response_model=RuleOut,
     openapi_extra=body_schema(RULE_SCHEMA),
 )  # fmt: skip
 async def create_rule(request: Request, response: Response) -> dict[str, Any]:
@@ -99,14 +94,14 @@ async def create_rule(request: Request, response: Response) -> dict[str, Any]:
     return rule.as_dict()
 
 
-@router.get("/v1/escalation-rules/{rule_id}", response_model=RuleOut)
+@router.get("/v1/escalation-rules/{rule_id}", dependencies=READ, response_model=RuleOut)
 async def get_rule(request: Request, rule_id: RuleId) -> dict[str, Any]:
     """The rule's definition."""
     return (await run_in_threadpool(_service(request).rule, rule_id)).as_dict()
 
 
 @router.patch(
-    "/v1/escalation-rules/{rule_id}", dependencies=WRITE_KEY, response_model=RuleOut,
+    "/v1/escalation-rules/{rule_id}", dependencies=ADMIN, response_model=RuleOut,
     openapi_extra=body_schema(CHANGES_SCHEMA),
 )  # fmt: skip
 async def update_rule(request: Request, rule_id: RuleId) -> dict[str, Any]:
@@ -116,7 +111,7 @@ async def update_rule(request: Request, rule_id: RuleId) -> dict[str, Any]:
     return (await run_in_threadpool(_service(request).update_rule, rule_id, changes)).as_dict()
 
 
-@router.delete("/v1/escalation-rules/{rule_id}", dependencies=WRITE_KEY, status_code=204)
+@router.delete("/v1/escalation-rules/{rule_id}", dependencies=ADMIN, status_code=204)
 async def delete_rule(request: Request, rule_id: RuleId) -> Response:
     """Delete the rule (disable it instead to keep it for later); its escalations stay as they are."""
     await run_in_threadpool(_service(request).delete_rule, rule_id)
@@ -126,7 +121,7 @@ async def delete_rule(request: Request, rule_id: RuleId) -> Response:
 # ---- escalations --------------------------------------------------------------------------------------------
 
 
-@router.get("/v1/escalations", response_model=EscalationList)
+@router.get("/v1/escalations", dependencies=READ, response_model=EscalationList)
 async def list_escalations(
     request: Request,
     status: Annotated[EscalationStatus | None, Query(description="only escalations in this status")] = None,
@@ -138,7 +133,7 @@ async def list_escalations(
 
 
 @router.post(
-    "/v1/escalations/check", dependencies=WRITE_KEY, response_model=CheckOut,
+    "/v1/escalations/check", dependencies=ADMIN, response_model=CheckOut,
     openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
         "schema": CheckRequest.model_json_schema()}}}},
 )  # fmt: skip
@@ -157,7 +152,7 @@ async def check_escalations(request: Request) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.get("/v1/escalations/{escalation_id}", response_model=EscalationOut)
+@router.get("/v1/escalations/{escalation_id}", dependencies=READ, response_model=EscalationOut)
 async def get_escalation(request: Request, escalation_id: EscalationId) -> dict[str, Any]:
     """One escalation with its evidence, related deployments and experiments, history, and the triage of the
     incident it belongs to (null until the escalation agent triaged it)."""
@@ -167,7 +162,7 @@ async def get_escalation(request: Request, escalation_id: EscalationId) -> dict[
     return escalation.as_dict() | {"triage": triage}
 
 
-@router.post("/v1/escalations/{escalation_id}/triage", dependencies=WRITE_KEY, response_model=TriageOut)
+@router.post("/v1/escalations/{escalation_id}/triage", dependencies=ADMIN, response_model=TriageOut)
 async def triage_escalation(request: Request, escalation_id: EscalationId) -> dict[str, Any]:
     """Triage now: group the escalation with related open ones into an incident, name the probable cause (citing
     evidence ids), the owner from the routing table and next steps; the result is stored and returned. 404 for
@@ -178,7 +173,7 @@ async def triage_escalation(request: Request, escalation_id: EscalationId) -> di
 
 
 @router.post(
-    "/v1/escalations/{escalation_id}/acknowledge", dependencies=WRITE_KEY, response_model=EscalationOut,
+    "/v1/escalations/{escalation_id}/acknowledge", dependencies=ADMIN, response_model=EscalationOut,
     openapi_extra=body_schema(AcknowledgeRequest.model_json_schema()),
 )  # fmt: skip
 async def acknowledge_escalation(request: Request, escalation_id: EscalationId) -> dict[str, Any]:
@@ -193,7 +188,7 @@ async def acknowledge_escalation(request: Request, escalation_id: EscalationId) 
 
 
 @router.post(
-    "/v1/escalations/{escalation_id}/resolve", dependencies=WRITE_KEY, response_model=EscalationOut,
+    "/v1/escalations/{escalation_id}/resolve", dependencies=ADMIN, response_model=EscalationOut,
     openapi_extra=body_schema(ResolveRequest.model_json_schema()),
 )  # fmt: skip
 async def resolve_escalation(request: Request, escalation_id: EscalationId) -> dict[str, Any]:
@@ -210,7 +205,7 @@ async def resolve_escalation(request: Request, escalation_id: EscalationId) -> d
 # ---- silences -----------------------------------------------------------------------------------------------
 
 
-@router.get("/v1/silences", response_model=SilenceList)
+@router.get("/v1/silences", dependencies=READ, response_model=SilenceList)
 async def list_silences(
     request: Request,
     active: Annotated[bool, Query(description="only silences in force now")] = False,
@@ -221,7 +216,7 @@ async def list_silences(
 
 
 @router.post(
-    "/v1/silences", dependencies=WRITE_KEY, status_code=201, response_model=SilenceOut,
+    "/v1/silences", dependencies=ADMIN, status_code=201, response_model=SilenceOut,
     openapi_extra=body_schema(SilenceRequest.model_json_schema()),
 )  # fmt: skip
 async def create_silence(request: Request) -> dict[str, Any]:
@@ -239,7 +234,7 @@ async def create_silence(request: Request) -> dict[str, Any]:
     )
 
 
-@router.delete("/v1/silences/{silence_id}", dependencies=WRITE_KEY, response_model=SilenceOut)
+@router.delete("/v1/silences/{silence_id}", dependencies=ADMIN, response_model=SilenceOut)
 async def expire_silence(request: Request, silence_id: SilenceId) -> dict[str, Any]:
     """End the silence now (it is kept, expired); returns it."""
     return await run_in_threadpool(_service(request).expire_silence, silence_id)

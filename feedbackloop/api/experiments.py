@@ -1,18 +1,17 @@
 """Experiment routes: definition and lifecycle, sticky assignment (single and bulk), tracking, results.
 
-Reads are open like the other read routes; every write (definition, lifecycle, assignment, tracking) asks for a
-write key the way ingestion does (Basic `<writeKey>:` or Bearer), so configuring FEEDBACKLOOP_WRITE_KEYS closes
-both doors at once. API keys with scopes replace this later.
+Reads need a `read` key; definition and lifecycle an `admin` key; assignment, bulk assignment and tracking, which
+a product's front-end or back-end calls, an `ingest` key (see docs/api.md).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from feedbackloop.api.auth import check_write_key, request_write_key
+from feedbackloop.api.access import Scope, require_scope
 from feedbackloop.api.experiment_bodies import (
     CHANGES_SCHEMA,
     DEFINITION_SCHEMA,
@@ -33,14 +32,10 @@ from tools.experiments.model import KEY_PATTERN
 from tools.experiments.service import ExperimentService
 from tools.users import User
 
-
-def require_write_key(request: Request) -> None:
-    state: AppState = request.app.state.feedbackloop
-    check_write_key(state.settings.write_keys, request_write_key(request, None))
-
-
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"], responses=ERRORS)
-WRITE_KEY = [Depends(require_write_key)]
+READ = [require_scope(Scope.READ)]
+ADMIN = [require_scope(Scope.ADMIN)]
+INGEST = [require_scope(Scope.INGEST)]
 
 Key = Annotated[str, Path(pattern=KEY_PATTERN.pattern, description="the experiment's key")]
 
@@ -53,7 +48,7 @@ def _service(request: Request) -> ExperimentService:
 # ---- reads ------------------------------------------------------------------------------------------------
 
 
-@router.get("")
+@router.get("", dependencies=READ)
 async def list_experiments(
     request: Request,
     status: Annotated[str | None, Query(description="draft, running, paused or stopped")] = None,
@@ -63,13 +58,13 @@ async def list_experiments(
     return {"experiments": [experiment.as_dict() for experiment in found]}
 
 
-@router.get("/{key}")
+@router.get("/{key}", dependencies=READ)
 async def get_experiment(request: Request, key: Key) -> dict[str, Any]:
     """The definition, status, current phase and decision."""
     return (await run_in_threadpool(_service(request).get, key)).as_dict()
 
 
-@router.get("/{key}/results")
+@router.get("/{key}/results", dependencies=READ)
 async def experiment_results(request: Request, key: Key) -> dict[str, Any]:
     """Per metric per variant: n, mean, relative effect, CI, p-value (or chance to win), guardrail status; SRM,
     power, and the winner with its reason and `confidence_level`. A draft has no results (409)."""
@@ -80,7 +75,7 @@ async def experiment_results(request: Request, key: Key) -> dict[str, Any]:
 # ---- definition and lifecycle -------------------------------------------------------------------------------
 
 
-@router.post("", dependencies=WRITE_KEY, status_code=201, openapi_extra=body_schema(DEFINITION_SCHEMA))
+@router.post("", dependencies=ADMIN, status_code=201, openapi_extra=body_schema(DEFINITION_SCHEMA))
 async def create_experiment(request: Request, response: Response) -> dict[str, Any]:
     """A draft experiment from its definition; 422 names the first invalid field, 409 if the key exists."""
     definition = await read_json(request)
@@ -89,7 +84,7 @@ async def create_experiment(request: Request, response: Response) -> dict[str, A
     return experiment.as_dict()
 
 
-@router.patch("/{key}", dependencies=WRITE_KEY, openapi_extra=body_schema(CHANGES_SCHEMA))
+@router.patch("/{key}", dependencies=ADMIN, openapi_extra=body_schema(CHANGES_SCHEMA))
 async def update_experiment(request: Request, key: Key) -> dict[str, Any]:
     """Change a draft freely; a running or paused experiment only its name, hypothesis, weights and coverage."""
     changes = await read_json(request)
@@ -98,34 +93,32 @@ async def update_experiment(request: Request, key: Key) -> dict[str, Any]:
     return (await run_in_threadpool(_service(request).update, key, changes)).as_dict()
 
 
-@router.delete("/{key}", dependencies=WRITE_KEY, status_code=204)
+@router.delete("/{key}", dependencies=ADMIN, status_code=204)
 async def delete_experiment(request: Request, key: Key) -> Response:
     """Delete a draft or stopped experiment with its assignments (a running one must stop first: 409)."""
     await run_in_threadpool(_service(request).delete, key)
     return Response(status_code=204)
 
 
-@router.post("/{key}/start", dependencies=WRITE_KEY)
+@router.post("/{key}/start", dependencies=ADMIN)
 async def start_experiment(request: Request, key: Key) -> dict[str, Any]:
     """Draft → running: phase 0 begins and users can be assigned."""
     return (await run_in_threadpool(_service(request).start, key)).as_dict()
 
 
-@router.post("/{key}/pause", dependencies=WRITE_KEY)
+@router.post("/{key}/pause", dependencies=ADMIN)
 async def pause_experiment(request: Request, key: Key) -> dict[str, Any]:
     """Running → paused: known users keep their variant, new users get control and are not recorded."""
     return (await run_in_threadpool(_service(request).pause, key)).as_dict()
 
 
-@router.post("/{key}/resume", dependencies=WRITE_KEY)
+@router.post("/{key}/resume", dependencies=ADMIN)
 async def resume_experiment(request: Request, key: Key) -> dict[str, Any]:
     """Paused → running."""
     return (await run_in_threadpool(_service(request).resume, key)).as_dict()
 
 
-@router.post(
-    "/{key}/stop", dependencies=WRITE_KEY, openapi_extra=body_schema(StopRequest.model_json_schema())
-)
+@router.post("/{key}/stop", dependencies=ADMIN, openapi_extra=body_schema(StopRequest.model_json_schema()))
 async def stop_experiment(request: Request, key: Key) -> dict[str, Any]:
     """Running or paused → stopped, with the decision and notes. An empty body means `inconclusive`."""
     stop = await read_body(request, StopRequest, empty_means_defaults=True)
@@ -137,7 +130,7 @@ async def stop_experiment(request: Request, key: Key) -> dict[str, Any]:
 
 
 @router.post(
-    "/{key}/assign", dependencies=WRITE_KEY, openapi_extra=body_schema(AssignRequest.model_json_schema())
+    "/{key}/assign", dependencies=INGEST, openapi_extra=body_schema(AssignRequest.model_json_schema())
 )
 async def assign_user(request: Request, key: Key) -> dict[str, Any]:
     """The user's sticky variant and its configuration; the first call records the exposure
@@ -152,7 +145,7 @@ async def assign_user(request: Request, key: Key) -> dict[str, Any]:
 
 @router.post(
     "/{key}/assignments",
-    dependencies=WRITE_KEY,
+    dependencies=INGEST,
     openapi_extra=body_schema(BulkAssignRequest.model_json_schema()),
 )
 async def assign_users(request: Request, key: Key) -> dict[str, Any]:
@@ -164,7 +157,7 @@ async def assign_users(request: Request, key: Key) -> dict[str, Any]:
 
 @router.post(
     "/{key}/track",
-    dependencies=WRITE_KEY,
+    dependencies=INGEST,
     response_model=IngestResponse,
     openapi_extra=body_schema(TrackRequest.model_json_schema()),
 )

@@ -8,12 +8,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from feedbackloop.api.access import public_route
 from store.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", dependencies=[public_route()])
 async def healthz(request: Request) -> JSONResponse:
     database = request.app.state.feedbackloop.database
 

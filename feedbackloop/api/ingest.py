@@ -1,4 +1,8 @@
-"""Ingestion routes: Segment's /v1/batch and single calls, PostHog's /batch/."""
+"""Ingestion routes: Segment's /v1/batch and single calls, PostHog's /batch/.
+
+Each needs an `ingest` (or `admin`) key: `Authorization: Bearer <key>`, Segment's Basic `<writeKey>:`, or, without
+an Authorization header, Segment's `writeKey` / PostHog's `api_key` in the body, checked once the body is read.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from feedbackloop.api.auth import check_write_key, request_write_key
+from feedbackloop.api.access import Scope, authorize, require_scope
 from feedbackloop.api.body import read_limited_body
 from feedbackloop.api.state import AppState
 from tools.events.ingest import IngestSummary
@@ -69,7 +73,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorResponse,
         "description": "malformed JSON, wrong shape, oversize item, too many items",
     },
-    401: {"model": ErrorResponse, "description": "missing or invalid write key"},
+    401: {"model": ErrorResponse, "description": "missing, unknown or revoked key"},
+    403: {"model": ErrorResponse, "description": "the key's scope is not ingest (or admin)"},
     413: {"model": ErrorResponse, "description": "body larger than the limit (500 KB by default)"},
 }
 
@@ -97,28 +102,50 @@ _ITEM_BODY = {
 }
 
 
+INGEST = [require_scope(Scope.INGEST, body_key=True)]
+
+
+async def _authorized_payload(request: Request, max_bytes: int, key_field: str) -> Any:
+    """The decoded body, once the ingest check passed with the body's key (`writeKey` or `api_key`) when no
+    Authorization header carries one. A keyless body that is not JSON is a 401, not a 400: a caller without a
+    key learns nothing about the payload."""
+    raw = await read_limited_body(request, max_bytes)
+    try:
+        payload = decode_json(raw)
+    except PayloadError:
+        await run_in_threadpool(authorize, request, Scope.INGEST, None)
+        raise
+    body_key = payload.get(key_field) if isinstance(payload, dict) else None
+    await run_in_threadpool(authorize, request, Scope.INGEST, body_key if isinstance(body_key, str) else None)
+    return payload
+
+
 def _state(request: Request) -> AppState:
     state: AppState = request.app.state.feedbackloop
     return state
 
 
-@router.post("/v1/batch", response_model=IngestResponse, responses=ERRORS, openapi_extra=_BATCH_BODY)
+@router.post(
+    "/v1/batch",
+    dependencies=INGEST,
+    response_model=IngestResponse,
+    responses=ERRORS,
+    openapi_extra=_BATCH_BODY,
+)
 async def segment_batch(request: Request) -> IngestResponse:
     """Segment's batch call (what `segment-analytics-python` always uses). Gzip bodies accepted."""
     state = _state(request)
-    payload = decode_json(await read_limited_body(request, state.settings.max_batch_bytes))
-    body_key = payload.get("writeKey") if isinstance(payload, dict) else None
-    check_write_key(state.settings.write_keys, request_write_key(request, body_key))
+    payload = await _authorized_payload(request, state.settings.max_batch_bytes, "writeKey")
     return await _ingest_batch(state, payload)
 
 
-@router.post("/batch/", response_model=IngestResponse, responses=ERRORS, openapi_extra=_BATCH_BODY)
+@router.post(
+    "/batch/", dependencies=INGEST, response_model=IngestResponse, responses=ERRORS, openapi_extra=_BATCH_BODY
+)
 async def posthog_batch(request: Request) -> IngestResponse:
     """PostHog's batch call (what the `posthog` client sends); `uuid` is the dedupe key."""
     state = _state(request)
-    payload = decode_json(await read_limited_body(request, state.settings.max_batch_bytes))
-    body_key = payload.get("api_key") if isinstance(payload, dict) else None
-    check_write_key(state.settings.write_keys, request_write_key(request, body_key))
+    payload = await _authorized_payload(request, state.settings.max_batch_bytes, "api_key")
     return await _ingest_batch(state, posthog_to_segment(payload))
 
 
@@ -137,9 +164,7 @@ async def _ingest_batch(state: AppState, payload: Any) -> IngestResponse:
 def _single_call_route(call_type: str) -> Any:
     async def single_call(request: Request) -> IngestResponse:
         state = _state(request)
-        payload = decode_json(await read_limited_body(request, state.settings.max_item_bytes))
-        body_key = payload.get("writeKey") if isinstance(payload, dict) else None
-        check_write_key(state.settings.write_keys, request_write_key(request, body_key))
+        payload = await _authorized_payload(request, state.settings.max_item_bytes, "writeKey")
         if isinstance(payload, dict) and payload.get("type", call_type) != call_type:
             raise PayloadError("invalid_event", f"type: {payload.get('type')!r} sent to /v1/{call_type}")
         try:
@@ -159,6 +184,7 @@ for _call in ("track", "identify", "page", "screen", "group", "alias"):
         f"/v1/{_call}",
         _single_call_route(_call),
         methods=["POST"],
+        dependencies=INGEST,
         response_model=IngestResponse,
         responses=ERRORS,
         openapi_extra=_ITEM_BODY,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from feedbackloop.api.access import Scope, require_scope
 from feedbackloop.api.metrics import Days, End, Persona
 from feedbackloop.api.windows import window_from
 from feedbackloop.dashboard.build import build_dashboard
@@ -17,12 +18,13 @@ from tools.kpis.comparison import rank_personas
 from tools.kpis.compute import compute_kpis
 
 router = APIRouter(tags=["kpis"])
+READ = [require_scope(Scope.READ)]
 
 # The page is self-contained: nothing may load or run, whatever ends up in it.
 DASHBOARD_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 
-@router.get("/v1/kpis")
+@router.get("/v1/kpis", dependencies=READ)
 async def get_kpis(
     request: Request, days: Days = 30, end: End = None, persona: Persona = None
 ) -> dict[str, Any]:
@@ -40,7 +42,7 @@ async def get_kpis(
     return await run_in_threadpool(compute)
 
 
-@router.get("/v1/kpis/personas")
+@router.get("/v1/kpis/personas", dependencies=READ)
 async def compare_personas(
     request: Request,
     category: Annotated[
@@ -62,7 +64,7 @@ async def compare_personas(
     return await run_in_threadpool(compute)
 
 
-@router.get("/dashboard", response_class=HTMLResponse)
+@router.get("/dashboard", dependencies=READ, response_class=HTMLResponse)
 async def dashboard(
     request: Request, days: Days = 30, end: End = None, persona: Persona = None
 ) -> HTMLResponse:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from feedbackloop.api.access import Scope, require_scope
 from feedbackloop.api.windows import window_from
 from tools.metrics.compute import metric_report
 
@@ -17,7 +18,7 @@ End = Annotated[str | None, Query(description="window end, ISO 8601 with offset 
 Persona = Annotated[str | None, Query(max_length=64, description="only this persona")]
 
 
-@router.get("/v1/metrics/{category}")
+@router.get("/v1/metrics/{category}", dependencies=[require_scope(Scope.READ)])
 async def get_metric(
     request: Request,
     category: Annotated[

@@ -6,8 +6,9 @@ writes nothing — then answers 202 and runs the graph in the threadpool after t
 so the event loop never waits for it; clients poll GET /v1/retros/{id} until `status` is no longer `running`.
 A run that dies with the process stays `running` (or `failed`) and continues with `feedbackloop retro resume`.
 
-Writes ask for the write key like the other write routes. Retro errors map once, in this router's route class
-(input 422, not now 409, unknown 404), with the field named, the same answers as the other domains.
+Reads (status, list, reports) need a `read` key; starting and approving a retro an `admin` key. Retro errors map
+once, in this router's route class (input 422, not now 409, unknown 404), with the field named, the same answers
+as the other domains.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.retro.runner import RetroRunner
 from agents.retro.state import RetroRequest
 from feedbackloop.api import domain_doors
+from feedbackloop.api.access import Scope, require_scope
 from feedbackloop.api.escalation_bodies import ERRORS, NO_NUL, ErrorBody
-from feedbackloop.api.escalations import require_write_key
 from feedbackloop.api.experiment_bodies import body_schema
 from feedbackloop.api.state import AppState
 from feedbackloop.retro_agent import RetroInputError, RetroNotFoundError, RetroStateError, retro_runner
@@ -166,7 +167,8 @@ class RetroRoute(domain_doors.parameter_route(RetroInputError)):  # type: ignore
 
 
 router = APIRouter(tags=["retros"], responses=ROUTE_ERRORS, route_class=RetroRoute)
-WRITE_KEY = [Depends(require_write_key)]
+READ = [require_scope(Scope.READ)]
+ADMIN = [require_scope(Scope.ADMIN)]
 RetroId = Annotated[str, Path(pattern=RETRO_ID_PATTERN, description="the retro's id (retro-…)")]
 
 
@@ -216,7 +218,7 @@ def _run_in_background(runner: RetroRunner, retro_id: str) -> None:
 
 
 @router.post(
-    "/v1/retros", dependencies=WRITE_KEY, status_code=202, response_model=RetroAccepted,
+    "/v1/retros", dependencies=ADMIN, status_code=202, response_model=RetroAccepted,
     openapi_extra=body_schema(RetroBody.model_json_schema()),
 )  # fmt: skip
 async def start_retro(request: Request, response: Response, background: BackgroundTasks) -> dict[str, Any]:
@@ -242,7 +244,7 @@ async def start_retro(request: Request, response: Response, background: Backgrou
     return {"retro_id": retro_id, "status": "running", "links": _links(retro_id)}
 
 
-@router.get("/v1/retros", response_model=RetroList)
+@router.get("/v1/retros", dependencies=READ, response_model=RetroList)
 async def list_retros(
     request: Request, limit: Annotated[int, Query(ge=1, le=500, description="how many, newest first")] = 20
 ) -> dict[str, Any]:
@@ -257,14 +259,14 @@ async def list_retros(
     return {"retros": [{**_iso_values(row), "links": _links(row["id"])} for row in rows]}
 
 
-@router.get("/v1/retros/{retro_id}", response_model=RetroOut)
+@router.get("/v1/retros/{retro_id}", dependencies=READ, response_model=RetroOut)
 async def get_retro(request: Request, retro_id: RetroId) -> dict[str, Any]:
     """The retro's status and, once the run stops, its result: signals, insights, backlog items and tickets."""
     return await run_in_threadpool(_runner(request).result, retro_id)
 
 
 @router.post(
-    "/v1/retros/{retro_id}/approve", dependencies=WRITE_KEY, response_model=RetroOut,
+    "/v1/retros/{retro_id}/approve", dependencies=ADMIN, response_model=RetroOut,
     openapi_extra=body_schema(ApproveBody.model_json_schema()),
 )  # fmt: skip
 async def approve_retro(request: Request, retro_id: RetroId) -> dict[str, Any]:
@@ -287,6 +289,7 @@ async def approve_retro(request: Request, retro_id: RetroId) -> dict[str, Any]:
 
 @router.get(
     "/v1/retros/{retro_id}/report.md",
+    dependencies=READ,
     response_class=Response,
     responses={200: {"content": {"text/markdown": {}}, "description": "the markdown report"}},
 )
@@ -298,6 +301,7 @@ async def markdown_report(request: Request, retro_id: RetroId) -> Response:
 
 @router.get(
     "/v1/retros/{retro_id}/report.html",
+    dependencies=READ,
     response_class=Response,
     responses={200: {"content": {"text/html": {}}, "description": "a self-contained HTML page"}},
 )

@@ -1,7 +1,7 @@
 """Survey routes: definitions, trigger evaluation, the display lifecycle, responses, results and free text.
 
-Reads are open like the other read routes; every write (definition, trigger, shown, dismiss, respond) asks for
-the write key the way ingestion and experiments do (Basic `<writeKey>:` or Bearer). Each route is one call of
+Reads need a `read` key; definitions an `admin` key; what a product's front-end or back-end calls with its key
+(trigger, the pending list, shown, dismiss, respond) an `ingest` key (see docs/api.md). Each route is one call of
 the survey service (or of tools.surveys.analytics), run in the threadpool because the store is synchronous.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from feedbackloop.api.auth import check_write_key, request_write_key
+from feedbackloop.api.access import Scope, require_scope
 from feedbackloop.api.experiment_bodies import body_schema
 from feedbackloop.api.state import AppState
 from feedbackloop.api.survey_bodies import (
@@ -44,14 +44,10 @@ from tools.surveys.service import SurveyService
 from tools.users import User
 from tools.window import Window, WindowError
 
-
-def require_write_key(request: Request) -> None:
-    state: AppState = request.app.state.feedbackloop
-    check_write_key(state.settings.write_keys, request_write_key(request, None))
-
-
 router = APIRouter(tags=["surveys"], responses=ERRORS, route_class=SurveyRoute)
-WRITE_KEY = [Depends(require_write_key)]
+READ = [require_scope(Scope.READ)]
+ADMIN = [require_scope(Scope.ADMIN)]
+INGEST = [require_scope(Scope.INGEST)]
 
 SurveyId = Annotated[str, Path(pattern=SURVEY_ID_PATTERN, description="the survey's id")]
 DisplayId = Annotated[str, Path(pattern=DISPLAY_ID_PATTERN, description="the display's id")]
@@ -95,7 +91,7 @@ def _display(row: dict[str, Any]) -> dict[str, Any]:
 # ---- definitions --------------------------------------------------------------------------------------------
 
 
-@router.get("/v1/surveys", response_model=SurveyList)
+@router.get("/v1/surveys", dependencies=READ, response_model=SurveyList)
 async def list_surveys(
     request: Request,
     active: Annotated[
@@ -108,7 +104,7 @@ async def list_surveys(
 
 
 @router.post(
-    "/v1/surveys", dependencies=WRITE_KEY, status_code=201, response_model=SurveyOut,
+    "/v1/surveys", dependencies=ADMIN, status_code=201, response_model=SurveyOut,
     openapi_extra=body_schema(SURVEY_SCHEMA),
 )  # fmt: skip
 async def create_survey(request: Request, response: Response) -> dict[str, Any]:
@@ -120,7 +116,7 @@ async def create_survey(request: Request, response: Response) -> dict[str, Any]:
 
 
 @router.post(
-    "/v1/surveys/trigger", dependencies=WRITE_KEY, response_model=TriggerOut,
+    "/v1/surveys/trigger", dependencies=INGEST, response_model=TriggerOut,
     openapi_extra=body_schema(TriggerRequest.model_json_schema()), response_model_exclude_unset=True,
 )  # fmt: skip
 async def trigger_survey(request: Request) -> dict[str, Any]:
@@ -136,7 +132,7 @@ async def trigger_survey(request: Request) -> dict[str, Any]:
     return decision.as_dict(body.language)
 
 
-@router.get("/v1/surveys/responses/text", response_model=FreeTextList)
+@router.get("/v1/surveys/responses/text", dependencies=READ, response_model=FreeTextList)
 async def free_text(
     request: Request,
     days: Days = 30,
@@ -163,14 +159,14 @@ async def free_text(
     return {"answers": answers}
 
 
-@router.get("/v1/surveys/{survey_id}", response_model=SurveyOut)
+@router.get("/v1/surveys/{survey_id}", dependencies=READ, response_model=SurveyOut)
 async def get_survey(request: Request, survey_id: SurveyId) -> dict[str, Any]:
     """The survey's definition."""
     return (await run_in_threadpool(_service(request).get, survey_id)).as_dict()
 
 
 @router.patch(
-    "/v1/surveys/{survey_id}", dependencies=WRITE_KEY, response_model=SurveyOut,
+    "/v1/surveys/{survey_id}", dependencies=ADMIN, response_model=SurveyOut,
     openapi_extra=body_schema(CHANGES_SCHEMA),
 )  # fmt: skip
 async def update_survey(request: Request, survey_id: SurveyId) -> dict[str, Any]:
@@ -181,7 +177,7 @@ async def update_survey(request: Request, survey_id: SurveyId) -> dict[str, Any]
     return (await run_in_threadpool(_service(request).update, survey_id, changes)).as_dict()
 
 
-@router.delete("/v1/surveys/{survey_id}", dependencies=WRITE_KEY, status_code=204)
+@router.delete("/v1/surveys/{survey_id}", dependencies=ADMIN, status_code=204)
 async def delete_survey(request: Request, survey_id: SurveyId) -> Response:
     """Delete the survey with its displays, responses and answers (deactivate it to keep its results)."""
     await run_in_threadpool(_service(request).delete, survey_id)
@@ -192,7 +188,10 @@ async def delete_survey(request: Request, survey_id: SurveyId) -> Response:
 
 
 @router.get(
-    "/v1/users/{user_id}/surveys/pending", response_model=PendingList, response_model_exclude_unset=True
+    "/v1/users/{user_id}/surveys/pending",
+    dependencies=INGEST,
+    response_model=PendingList,
+    response_model_exclude_unset=True,
 )
 async def pending_surveys(
     request: Request,
@@ -205,13 +204,13 @@ async def pending_surveys(
     return {"surveys": [pending.as_dict(language) for pending in due]}
 
 
-@router.post("/v1/surveys/displays/{display_id}/shown", dependencies=WRITE_KEY, response_model=DisplayOut)
+@router.post("/v1/surveys/displays/{display_id}/shown", dependencies=INGEST, response_model=DisplayOut)
 async def display_shown(request: Request, display_id: DisplayId) -> dict[str, Any]:
     """The client rendered the survey (pending → shown). Idempotent."""
     return _display(await run_in_threadpool(_service(request).mark_shown, display_id))
 
 
-@router.post("/v1/surveys/displays/{display_id}/dismiss", dependencies=WRITE_KEY, response_model=DisplayOut)
+@router.post("/v1/surveys/displays/{display_id}/dismiss", dependencies=INGEST, response_model=DisplayOut)
 async def display_dismissed(request: Request, display_id: DisplayId) -> dict[str, Any]:
     """The user closed the survey without answering (→ dismissed). Idempotent; 409 once answered."""
     return _display(await run_in_threadpool(_service(request).dismiss, display_id))
@@ -221,7 +220,7 @@ async def display_dismissed(request: Request, display_id: DisplayId) -> dict[str
 
 
 @router.post(
-    "/v1/surveys/{survey_id}/responses", dependencies=WRITE_KEY, status_code=201, response_model=ResponseOut,
+    "/v1/surveys/{survey_id}/responses", dependencies=INGEST, status_code=201, response_model=ResponseOut,
     responses={200: {"model": ResponseOut, "description": "a repeat of the stored response (duplicate true)"}},
     openapi_extra=body_schema(RespondRequest.model_json_schema()),
 )  # fmt: skip
@@ -244,7 +243,7 @@ async def respond(request: Request, response: Response, survey_id: SurveyId) -> 
     return stored
 
 
-@router.get("/v1/surveys/{survey_id}/results", response_model=ResultsOut)
+@router.get("/v1/surveys/{survey_id}/results", dependencies=READ, response_model=ResultsOut)
 async def results(
     request: Request, survey_id: SurveyId, days: Days = 30, persona: Persona = None
 ) -> dict[str, Any]:

@@ -346,11 +346,13 @@ def worker(
 # Last, because these command groups use the helpers above (the package imports this module first).
 from feedbackloop.cli.escalations import escalations_app  # noqa: E402
 from feedbackloop.cli.experiments import experiments_app  # noqa: E402
+from feedbackloop.cli.keys import keys_app  # noqa: E402
 from feedbackloop.cli.retro import retro_app  # noqa: E402
 from feedbackloop.cli.surveys import surveys_app  # noqa: E402
 from feedbackloop.cli.webhooks import webhooks_app  # noqa: E402
 
 app.add_typer(escalations_app, name="escalations")
+app.add_typer(keys_app, name="keys")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(retro_app, name="retro")
 app.add_typer(surveys_app, name="surveys")

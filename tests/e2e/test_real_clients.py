@@ -33,7 +33,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(database: Database) -> Iterator[str]:
-    settings = Settings(database_url=database.url, write_keys=WRITE_KEY)  # type: ignore[arg-type]
+    settings = Settings(database_url=database.url, write_keys=WRITE_KEY, auth="on")  # type: ignore[arg-type]
     port = _free_port()
     config = uvicorn.Config(create_app(settings, database), host="127.0.0.1", port=port, log_level="warning")
     uvicorn_server = uvicorn.Server(config)

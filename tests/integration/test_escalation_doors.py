@@ -28,6 +28,7 @@ from feedbackloop.cli import app as cli
 from feedbackloop.settings import Settings
 from store.database import Database
 from store.models import OutboxRow
+from tests.access.support import bearer, create_key
 from tools.escalation.model import COMPARISONS, EscalationRule
 from tools.escalation.service import EscalationService
 from tools.events.ingest import EventIngestor
@@ -395,8 +396,8 @@ def test_bodies_over_the_configured_limit_are_413(database: Database) -> None:
         assert client.post("/v1/escalation-rules", json=rule()).status_code == 201
 
 
-def test_write_routes_ask_for_the_write_key_when_configured(database: Database) -> None:
-    settings = Settings(database_url=database.url, write_keys=[SecretStr("sekrit")])
+def test_write_routes_ask_for_an_admin_key_and_reads_for_a_read_key(database: Database) -> None:
+    settings = Settings(database_url=database.url, write_keys=[SecretStr("sekrit")], auth="on")
     with TestClient(create_app(settings, database)) as client:
         before = snapshot(database)
         writes = [
@@ -414,17 +415,22 @@ def test_write_routes_ask_for_the_write_key_when_configured(database: Database) 
             wrong = client.request(method, path, json=body, headers={"authorization": "Bearer guess"})
             assert wrong.status_code == 401, (method, path)
         assert snapshot(database) == before
+        # a write key (FEEDBACKLOOP_WRITE_KEYS) is an ingest key
         basic = {"authorization": "Basic " + base64.b64encode(b"sekrit:").decode()}
-        assert client.post("/v1/escalation-rules", json=rule(), headers=basic).status_code == 201
-        checked = client.post("/v1/escalations/check", json={}, headers={"authorization": "Bearer sekrit"})
+        assert client.post("/v1/escalation-rules", json=rule(), headers=basic).status_code == 403
+        admin = bearer(create_key(database, "admin").key)
+        assert client.post("/v1/escalation-rules", json=rule(), headers=admin).status_code == 201
+        checked = client.post("/v1/escalations/check", json={}, headers=admin)
         assert checked.status_code == 200, checked.text
+        read = bearer(create_key(database, "read").key)
         for path in (
             "/v1/escalation-rules",
             "/v1/escalation-rules/error_spike",
             "/v1/escalations",
             "/v1/silences",
         ):
-            assert client.get(path).status_code == 200, path
+            assert client.get(path).status_code == 401, path
+            assert client.get(path, headers=read).status_code == 200, path
 
 
 def test_escalation_routes_are_typed_in_openapi(client: TestClient) -> None:

@@ -20,6 +20,7 @@ from feedbackloop.cli import app as cli
 from feedbackloop.settings import Settings
 from store.database import Database
 from store.models import EventRow, ExperimentAssignmentRow
+from tests.access.support import bearer, create_key
 from tests.helpers import store_snapshot
 from tools.events.ingest import EventIngestor
 from tools.events.model import CanonicalEvent
@@ -338,17 +339,25 @@ def test_results_endpoint_names_the_planted_winner(client: TestClient, planted: 
     assert results["power"]["metric"] == "onboarding_completion" and results["power"]["message"]
 
 
-def test_write_routes_ask_for_the_write_key_when_configured(database: Database) -> None:
-    settings = Settings(database_url=database.url, write_keys=[SecretStr("sekrit")])
+def test_routes_ask_for_keys_of_their_scope(database: Database) -> None:
+    settings = Settings(database_url=database.url, write_keys=[SecretStr("sekrit")], auth="on")
     with TestClient(create_app(settings, database)) as client:
         refused = client.post("/v1/experiments", json=definition())
         assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+        # a write key (FEEDBACKLOOP_WRITE_KEYS) is an ingest key
         basic = {"authorization": "Basic " + base64.b64encode(b"sekrit:").decode()}
-        assert client.post("/v1/experiments", json=definition(), headers=basic).status_code == 201
+        assert client.post("/v1/experiments", json=definition(), headers=basic).status_code == 403
+        admin = bearer(create_key(database, "admin").key)
+        assert client.post("/v1/experiments", json=definition(), headers=admin).status_code == 201
         assert client.post("/v1/experiments/guided-onboarding/start").status_code == 401
-        bearer = {"authorization": "Bearer sekrit"}
-        assert client.post("/v1/experiments/guided-onboarding/start", headers=bearer).status_code == 200
-        assert client.get("/v1/experiments/guided-onboarding").json()["status"] == "running"  # reads are open
+        assert client.post("/v1/experiments/guided-onboarding/start", headers=admin).status_code == 200
+        assigned = client.post(
+            "/v1/experiments/guided-onboarding/assign", json={"user_id": "ana"}, headers=basic
+        )
+        assert assigned.status_code == 200, assigned.text  # assignment is what an ingest key is for
+        assert client.get("/v1/experiments/guided-onboarding").status_code == 401
+        read = bearer(create_key(database, "read").key)
+        assert client.get("/v1/experiments/guided-onboarding", headers=read).json()["status"] == "running"
 
 
 def test_experiment_routes_are_in_openapi(client: TestClient) -> None:

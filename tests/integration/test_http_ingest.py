@@ -41,7 +41,7 @@ def client(database: Database) -> Iterator[TestClient]:
 
 @pytest.fixture
 def keyed_client(database: Database) -> Iterator[TestClient]:
-    settings = Settings(database_url=database.url, write_keys="wk-live")  # type: ignore[arg-type]
+    settings = Settings(database_url=database.url, write_keys="wk-live", auth="on")  # type: ignore[arg-type]
     with TestClient(create_app(settings, database)) as test_client:
         yield test_client
 

@@ -21,6 +21,7 @@ from feedbackloop.api.app import create_app
 from feedbackloop.cli import app as cli
 from feedbackloop.settings import Settings
 from store.database import Database
+from tests.access.support import bearer, create_key
 from tools.stats.intervals import mean_interval, proportion_interval
 from tools.surveys.model import Question, Survey
 from tools.surveys.service import SurveyService
@@ -491,8 +492,8 @@ def test_malformed_parameters_and_bodies_are_4xx_naming_the_field(
     assert survey_snapshot(database) == before
 
 
-def test_write_routes_ask_for_the_write_key_when_configured(database: Database) -> None:
-    settings = Settings(database_url=database.url, write_keys=[SecretStr("sekrit")])
+def test_routes_ask_for_keys_of_their_scope(database: Database) -> None:
+    settings = Settings(database_url=database.url, write_keys=[SecretStr("sekrit")], auth="on")
     with TestClient(create_app(settings, database)) as client:
         before = survey_snapshot(database)
         writes = [
@@ -508,16 +509,21 @@ def test_write_routes_ask_for_the_write_key_when_configured(database: Database) 
             wrong = client.request(method, path, json=body, headers={"authorization": "Bearer guess"})
             assert wrong.status_code == 401, (method, path)
         assert survey_snapshot(database) == before
+        # a write key (FEEDBACKLOOP_WRITE_KEYS) is an ingest key
         basic = {"authorization": "Basic " + base64.b64encode(b"sekrit:").decode()}
-        assert client.post("/v1/surveys", json=definition(), headers=basic).status_code == 201
-        bearer = {"authorization": "Bearer sekrit"}
+        assert client.post("/v1/surveys", json=definition(), headers=basic).status_code == 403
+        admin = bearer(create_key(database, "admin").key)
+        assert client.post("/v1/surveys", json=definition(), headers=admin).status_code == 201
         decided = client.post("/v1/surveys/trigger", json={"user_id": "ana", "trigger": "support_contact"},
-                              headers=bearer)  # fmt: skip
+                              headers={"authorization": "Bearer sekrit"})  # fmt: skip
         assert decided.json()["status"] == "shown"
+        assert client.get("/v1/users/ana/surveys/pending", headers=basic).status_code == 200
+        read = bearer(create_key(database, "read").key)
         reads = ["/v1/surveys", "/v1/surveys/export_satisfaction", "/v1/surveys/support_incident/results",
-                 "/v1/users/ana/surveys/pending", "/v1/surveys/responses/text"]  # fmt: skip
+                 "/v1/surveys/responses/text"]  # fmt: skip
         for path in reads:
-            assert client.get(path).status_code == 200, path
+            assert client.get(path).status_code == 401, path
+            assert client.get(path, headers=read).status_code == 200, path
 
 
 def test_survey_routes_are_in_openapi(client: TestClient) -> None:

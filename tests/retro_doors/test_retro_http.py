@@ -16,6 +16,7 @@ from feedbackloop.api.app import create_app
 from feedbackloop.retro_agent import retro_runner
 from feedbackloop.settings import Settings, get_settings
 from store.database import Database
+from tests.access.support import bearer, create_key
 from tests.retro_doors.support import SPRINT_END, SPRINT_START, filed_tickets, row_count
 from tools.retro.report import markdown_escape
 
@@ -170,13 +171,19 @@ def test_a_retro_without_result_has_no_report_yet(client: TestClient, retro_data
     assert approve.status_code == 409, approve.text
 
 
-def test_writes_ask_for_the_write_key(retro_database: Database) -> None:
-    settings = Settings(database_url=retro_database.url, write_keys=[SecretStr("wk_secret")])
+def test_writes_ask_for_an_admin_key_and_reads_for_a_read_key(retro_database: Database) -> None:
+    settings = Settings(database_url=retro_database.url, write_keys=[SecretStr("wk_secret")], auth="on")
     with TestClient(create_app(settings, retro_database)) as client:
         refused = client.post("/v1/retros", json=SPRINT)
         assert refused.status_code == 401, refused.text
         assert client.post("/v1/retros/retro-000000000000/approve", json={"items": "all"}).status_code == 401
-        assert client.get("/v1/retros").status_code == 200
-        accepted = client.post("/v1/retros", json={**SPRINT, "start": "nope"}, auth=("wk_secret", ""))
+        assert client.get("/v1/retros").status_code == 401
+        read = bearer(create_key(retro_database, "read").key)
+        assert client.get("/v1/retros", headers=read).status_code == 200
+        # a write key (FEEDBACKLOOP_WRITE_KEYS) is an ingest key
+        ingest_only = client.post("/v1/retros", json=SPRINT, auth=("wk_secret", ""))
+        assert ingest_only.status_code == 403, ingest_only.text
+        admin = bearer(create_key(retro_database, "admin").key)
+        accepted = client.post("/v1/retros", json={**SPRINT, "start": "nope"}, headers=admin)
         assert accepted.status_code == 422  # past the key, into validation
     assert row_count(retro_database, "retros") == 0
