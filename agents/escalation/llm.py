@@ -1,6 +1,7 @@
-"""The escalation agent's LLM call: one structured call per incident, in the retro agent's call style
-(agents.retro.llm: the same chat model, structured-output methods, transient-error rule and untrusted-text
-fence). Raises only transient errors (for the node's RetryPolicy); every other failure is `TriageOutcome.error`.
+"""The escalation agent's LLM call: one structured call per incident through the retro agent's call layer
+(agents.retro.llm.call_structured: the same chat model, structured-output methods, error accounting,
+transient-error rule and untrusted-text fence). Raises only transient errors (for the node's RetryPolicy);
+every other failure is `TriageOutcome.error`.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from pydantic import ValidationError
 
 from agents.retro.llm import (
     FENCE_CLOSE,
     FENCE_OPEN,
     LLMConfig,
     build_chat_model,
-    describe_validation_error,
-    is_transient_llm_error,
+    call_structured,
     neutralise_untrusted,
 )
 from prompts import render
@@ -49,45 +48,8 @@ def triage_with_llm(
 ) -> TriageOutcome:
     model = client if client is not None else build_chat_model(llm)
     messages = build_messages(incident, context, evidence)
-    try:
-        if llm.structured_output == "json_object_schema":
-            schema = TriageDraft.model_json_schema()
-            message = model.bind(response_format={"type": "json_object", "schema": schema}).invoke(messages)
-            usage = _usage(message)
-            try:
-                return TriageOutcome(TriageDraft.model_validate_json(message.text), None, usage, llm.model)
-            except ValidationError as exc:
-                return TriageOutcome(None, describe_validation_error(exc), usage, llm.model)
-        runnable = model.with_structured_output(TriageDraft, method=llm.structured_output, include_raw=True)
-        result = runnable.invoke(messages)
-    except Exception as exc:
-        if is_transient_llm_error(exc):
-            raise
-        return TriageOutcome(None, f"{type(exc).__name__}: {exc}"[:300], _usage(None), llm.model)
-    return _parsed(result, llm.model)
-
-
-def _parsed(result: Any, model_name: str) -> TriageOutcome:
-    """Never trust a None or the parsed object's type (REFERENCE.md §5): re-validate what came back."""
-    raw = result.get("raw") if isinstance(result, dict) else None
-    usage = _usage(raw)
-    if isinstance(result, dict) and result.get("parsing_error") is not None:
-        return TriageOutcome(None, f"unparseable answer: {result['parsing_error']}"[:300], usage, model_name)
-    parsed = result.get("parsed") if isinstance(result, dict) else None
-    if parsed is None:
-        return TriageOutcome(None, "the model answered without structured output", usage, model_name)
-    try:
-        data = parsed if isinstance(parsed, dict) else parsed.model_dump()
-        return TriageOutcome(TriageDraft.model_validate(data), None, usage, model_name)
-    except (ValidationError, AttributeError) as exc:
-        error = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
-        return TriageOutcome(None, error, usage, model_name)
-
-
-def _usage(message: object) -> dict[str, int]:
-    metadata = getattr(message, "usage_metadata", None) or {}
-    return {"llm_calls": 1, "input_tokens": int(metadata.get("input_tokens") or 0),
-            "output_tokens": int(metadata.get("output_tokens") or 0)}  # fmt: skip
+    answer = call_structured(model, messages, TriageDraft, llm.structured_output)
+    return TriageOutcome(answer.parsed, answer.error, answer.usage, llm.model)
 
 
 def build_messages(

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 import openai
 from langchain_core.exceptions import (
@@ -31,7 +31,7 @@ from langchain_core.exceptions import (
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from prompts import render
 from tools.retro.model import CanvasBlock, Impact, JourneyStage, Signal, Synthesis, TheoryMapping
@@ -39,6 +39,7 @@ from tools.retro.numbers import change_is_relative, format_change, format_number
 
 # The same values as feedbackloop.settings.StructuredOutputMethod (agents may not import feedbackloop).
 StructuredOutputMethod = Literal["json_schema", "json_object_schema", "function_calling"]
+Answer = TypeVar("Answer", bound=BaseModel)  # the pydantic model a structured call asks for
 STRUCTURED_OUTPUT_METHODS: tuple[str, ...] = get_args(StructuredOutputMethod)
 
 # The local model has an 8k context: the prompt shows at most this many signals (see select_prompt_signals).
@@ -152,52 +153,81 @@ def synthesise_with_llm(
     """
     model = client if client is not None else build_chat_model(llm)
     messages = build_messages(signals, mappings, repair_feedback=repair_feedback, previous=previous)
+    grammar = None
     if llm.structured_output == "json_object_schema":
-        signal_ids = [signal.id for signal in select_prompt_signals(signals)]
-        return _call_json_object_schema(model, messages, signal_ids, llm.model)
-    return _call_with_structured_output(model, messages, llm.structured_output, llm.model)
+        grammar = grammar_schema([signal.id for signal in select_prompt_signals(signals)])
+    answer = call_structured(model, messages, Synthesis, llm.structured_output, grammar=grammar)
+    return LLMOutcome(answer.parsed, answer.error, answer.usage, llm.model, answer.raw_content)
 
 
-# ---- the call, per structured-output method ----
+# ---- the call, per structured-output method (shared with the escalation agent) ----
+
+
+@dataclass(frozen=True, slots=True)
+class StructuredAnswer(Generic[Answer]):
+    """One structured call's result: exactly one of `parsed` and `error` is set; `raw_content` is the model's text
+    (or tool arguments) when there was one."""
+
+    parsed: Answer | None
+    error: str | None
+    usage: dict[str, int]
+    raw_content: str | None = None
+
+
+def call_structured(
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    output: type[Answer],
+    method: StructuredOutputMethod,
+    *,
+    grammar: dict[str, Any] | None = None,
+) -> StructuredAnswer[Answer]:
+    """One call asking for `output`. Raises only transient errors; every other failure is `error`.
+
+    `grammar` is the schema sent to a grammar-constrained server (json_object_schema); default: `output`'s
+    schema narrowed the way such servers need (see narrow_for_grammar)."""
+    if method == "json_object_schema":
+        schema = grammar if grammar is not None else narrow_for_grammar(output.model_json_schema())
+        return _call_json_object_schema(model, messages, output, schema)
+    return _call_with_structured_output(model, messages, output, method)
 
 
 def _call_json_object_schema(
-    model: BaseChatModel, messages: list[BaseMessage], signal_ids: Sequence[str], model_name: str
-) -> LLMOutcome:
+    model: BaseChatModel, messages: list[BaseMessage], output: type[Answer], schema: dict[str, Any]
+) -> StructuredAnswer[Answer]:
     """llama-cpp-python's server: `json_object` + `schema` (it rejects json_schema); we parse the text."""
-    response_format = {"type": "json_object", "schema": grammar_schema(signal_ids)}
     try:
-        message = model.bind(response_format=response_format).invoke(messages)
+        message = model.bind(response_format={"type": "json_object", "schema": schema}).invoke(messages)
     except Exception as exc:
-        return _failed_call(exc, model_name)
+        return _failed_call(exc)
     usage = _usage(message)
     content = message.text
     if not content.strip():
-        return LLMOutcome(None, "the model returned no content", usage, model_name, content)
+        return StructuredAnswer(None, "the model returned no content", usage, content)
     try:
-        synthesis = Synthesis.model_validate_json(content)
+        parsed = output.model_validate_json(content)
     except ValidationError as exc:
-        return LLMOutcome(None, describe_validation_error(exc), usage, model_name, content)
-    return LLMOutcome(synthesis, None, usage, model_name, content)
+        return StructuredAnswer(None, describe_validation_error(exc), usage, content)
+    return StructuredAnswer(parsed, None, usage, content)
 
 
 def _call_with_structured_output(
-    model: BaseChatModel, messages: list[BaseMessage], method: str, model_name: str
-) -> LLMOutcome:
+    model: BaseChatModel, messages: list[BaseMessage], output: type[Answer], method: str
+) -> StructuredAnswer[Answer]:
     """with_structured_output(include_raw=True). Each method fails differently (REFERENCE.md §5): json_schema
     raises ValidationError from inside the call, function_calling returns parsed=None when the model answers in
     prose, a parser failure lands in parsing_error. All three end up as `error`."""
-    runnable = model.with_structured_output(Synthesis, method=method, include_raw=True)
+    runnable = model.with_structured_output(output, method=method, include_raw=True)
     try:
         result = runnable.invoke(messages)
     except Exception as exc:
-        return _failed_call(exc, model_name)
+        return _failed_call(exc)
     raw = result.get("raw") if isinstance(result, dict) else None
     usage = _usage(raw)
     raw_content = _raw_content(raw)
     parsing_error = result.get("parsing_error") if isinstance(result, dict) else None
     if parsing_error is not None:
-        return LLMOutcome(None, _describe_error(parsing_error), usage, model_name, raw_content)
+        return StructuredAnswer(None, _describe_error(parsing_error), usage, raw_content)
     parsed = result.get("parsed") if isinstance(result, dict) else None
     if parsed is None:
         invalid = getattr(raw, "invalid_tool_calls", None)
@@ -207,12 +237,12 @@ def _call_with_structured_output(
             if invalid
             else "the model answered without structured output (nothing parsed)"
         )
-        return LLMOutcome(None, error, usage, model_name, raw_content)
+        return StructuredAnswer(None, error, usage, raw_content)
     try:  # never trust the parsed object's type: re-validate whatever came back
-        synthesis = Synthesis.model_validate(parsed if isinstance(parsed, dict) else parsed.model_dump())
+        answer = output.model_validate(parsed if isinstance(parsed, dict) else parsed.model_dump())
     except (ValidationError, AttributeError) as exc:
-        return LLMOutcome(None, _describe_error(exc), usage, model_name, raw_content)
-    return LLMOutcome(synthesis, None, usage, model_name, raw_content)
+        return StructuredAnswer(None, _describe_error(exc), usage, raw_content)
+    return StructuredAnswer(answer, None, usage, raw_content)
 
 
 def grammar_schema(signal_ids: Sequence[str]) -> dict[str, Any]:
@@ -223,7 +253,7 @@ def grammar_schema(signal_ids: Sequence[str]) -> dict[str, Any]:
     lengths are capped at GRAMMAR_MAX_STRING_CHARS (llama.cpp expands `maxLength: 1200` into 1,200 nested rules
     and refuses the grammar), lists are short, evidence ids must be ids the prompt shows and insight ids I1…In.
     """
-    schema: dict[str, Any] = _narrow(Synthesis.model_json_schema())
+    schema: dict[str, Any] = narrow_for_grammar(Synthesis.model_json_schema())
     insight_ids = [f"I{number}" for number in range(1, GRAMMAR_MAX_INSIGHTS + 1)]
     insight = schema["$defs"]["InsightDraft"]["properties"]
     insight["id"] = {"type": "string", "enum": insight_ids}
@@ -239,12 +269,14 @@ def grammar_schema(signal_ids: Sequence[str]) -> dict[str, Any]:
     return schema
 
 
-def _narrow(node: Any) -> Any:
+def narrow_for_grammar(node: Any) -> Any:
+    """A JSON schema a grammar-constrained server can compile and a small model can finish: every property
+    required, strings and lists capped (what it allows is still valid under the original schema)."""
     if isinstance(node, list):
-        return [_narrow(item) for item in node]
+        return [narrow_for_grammar(item) for item in node]
     if not isinstance(node, dict):
         return node
-    narrowed = {key: _narrow(value) for key, value in node.items()}
+    narrowed = {key: narrow_for_grammar(value) for key, value in node.items()}
     if isinstance(narrowed.get("properties"), dict):
         narrowed["required"] = list(narrowed["properties"])
     if narrowed.get("type") == "string" and "enum" not in narrowed:
@@ -259,7 +291,7 @@ def _narrow(node: Any) -> Any:
     return narrowed
 
 
-def _failed_call(exc: Exception, model_name: str) -> LLMOutcome:
+def _failed_call(exc: Exception) -> StructuredAnswer[Any]:
     if is_transient_llm_error(exc):
         raise exc
     # The SDK's parse() raises on finish_reason "length"/"content_filter" but keeps the completion: its tokens
@@ -275,7 +307,7 @@ def _failed_call(exc: Exception, model_name: str) -> LLMOutcome:
     error = _describe_error(exc)
     if isinstance(exc, openai.LengthFinishReasonError):
         error = "the answer was cut off at max_tokens before the JSON was complete"
-    return LLMOutcome(None, error, _usage(tokens), model_name, content)
+    return StructuredAnswer(None, error, _usage(tokens), content)
 
 
 def _usage(source: object) -> dict[str, int]:
