@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 
 from feedbackloop.api import escalations, experiments, health, ingest, kpis, metrics, retros, surveys
 from feedbackloop.api.access import install_access
+from feedbackloop.api.chat import router as chat_router
 from feedbackloop.api.escalation_bodies import install_escalation_errors
 from feedbackloop.api.experiment_bodies import install_experiment_errors
+from feedbackloop.api.slack import router as slack_router
 from feedbackloop.api.state import AppState
 from feedbackloop.api.survey_bodies import install_survey_errors
 from feedbackloop.settings import Settings, get_settings
@@ -68,4 +70,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(surveys.router)
     app.include_router(escalations.router)
     app.include_router(retros.router)
+    app.include_router(chat_router)
+    app.include_router(slack_router)
     return app
