@@ -146,6 +146,9 @@ class Settings(BaseSettings):
         description="Standard Webhooks secret (whsec_<base64>) of POST /v1/hooks/deploy; unset = Bearer key only",
     )
     log_level: str = Field("INFO", description="logging level of the service")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log lines as text, or as JSON objects (ts, level, logger, message, request_id, …)"
+    )
 
     # ---- ticket sinks: where the retro agent files backlog items (tools.tickets; wired in feedbackloop.tickets) ----
     ticket_sinks: Annotated[list[str], NoDecode] = Field(

@@ -13,13 +13,13 @@ from feedbackloop.api.access import install_access
 from feedbackloop.api.chat import router as chat_router
 from feedbackloop.api.escalation_bodies import install_escalation_errors
 from feedbackloop.api.experiment_bodies import install_experiment_errors
+from feedbackloop.api.observability import CountingIngestor, ProcessMetrics, install_observability
 from feedbackloop.api.slack import router as slack_router
 from feedbackloop.api.state import AppState
 from feedbackloop.api.survey_bodies import install_survey_errors
 from feedbackloop.settings import Settings, get_settings
 from feedbackloop.worker import escalation_service
 from store.database import Database
-from tools.events.ingest import EventIngestor
 from tools.events.segment import PayloadError
 from tools.personas import load_registry
 from tools.surveys.service import SurveyService
@@ -36,10 +36,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="0.1.0",
         description="Event ingestion (Segment and PostHog wire formats) and the feedback-loop service API.",
     )
+    process_metrics = ProcessMetrics()
     app.state.feedbackloop = AppState(
         settings,
         database,
-        EventIngestor(database, personas, survey_recontact_days=settings.survey_recontact_days),
+        CountingIngestor(
+            database, personas, survey_recontact_days=settings.survey_recontact_days, metrics=process_metrics
+        ),
     )
     # First start on a database: the product's default surveys (editable afterwards like any other).
     SurveyService(database, global_recontact_days=settings.survey_recontact_days).ensure_defaults()
@@ -72,4 +75,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(retros.router)
     app.include_router(chat_router)
     app.include_router(slack_router)
+    install_observability(app, process_metrics)  # last: request ids and figures cover every other middleware
     return app
