@@ -126,7 +126,8 @@ class Settings(BaseSettings):
 
     # ---- access: API keys (feedbackloop keys create), CORS, and the secrets of the signed doors ----
     auth: Literal["on", "off"] = Field(
-        "on", description="off = every route open without a key (local demo use only; logged loudly at startup)"
+        "on",
+        description="off = every route open without a key (local demo use only; logged loudly at startup)",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -136,7 +137,8 @@ class Settings(BaseSettings):
         None, description="Slack app signing secret; unset = the Slack routes answer 503"
     )
     slack_bot_token: SecretStr | None = Field(
-        None, description="Slack bot token (xoxb-…), optional: lets replies go to channels beyond response_url"
+        None,
+        description="Slack bot token (xoxb-…), optional: lets replies go to channels beyond response_url",
     )
     github_webhook_secret: SecretStr | None = Field(
         None, description="secret of the GitHub webhook (deployment_status); unset = that route answers 503"
@@ -147,7 +149,8 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="logging level of the service")
     log_format: Literal["text", "json"] = Field(
-        "text", description="log lines as text, or as JSON objects (ts, level, logger, message, request_id, …)"
+        "text",
+        description="log lines as text, or as JSON objects (ts, level, logger, message, request_id, …)",
     )
 
     # ---- ticket sinks: where the retro agent files backlog items (tools.tickets; wired in feedbackloop.tickets) ----
