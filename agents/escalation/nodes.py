@@ -65,6 +65,7 @@ def triage(state: TriageState, runtime: Context) -> dict[str, Any]:
         return {"llm_drafts": {}, "model": None}
     context = context_from_dict(state["context"])
     drafts: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
     usage: dict[str, int] = {}
     warnings: list[str] = []
     for data in state["incidents"]:
@@ -76,10 +77,17 @@ def triage(state: TriageState, runtime: Context) -> dict[str, Any]:
         if outcome.draft is not None:
             drafts[incident.incident_id] = outcome.draft.model_dump(mode="json")
         else:
+            errors[incident.incident_id] = f"LLM answer unusable ({outcome.error}); the rules triaged"
             warnings.append(
                 f"LLM triage of {incident.incident_id} unusable ({outcome.error}); the rules triaged"
             )
-    return {"llm_drafts": drafts, "model": llm.model, "usage": usage, "warnings": warnings}
+    return {
+        "llm_drafts": drafts,
+        "llm_errors": errors,
+        "model": llm.model,
+        "usage": usage,
+        "warnings": warnings,
+    }
 
 
 def llm_failed(state: TriageState, error: NodeError) -> Command[str]:
@@ -100,7 +108,10 @@ def validate(state: TriageState, runtime: Context) -> dict[str, Any]:
         incident = incident_from_dict(data)
         evidence = incident_evidence(incident, context)
         rules = rules_triage(incident, context)
-        draft, source, notes = rules, "rules", []
+        draft, source = rules, "rules"
+        # Why the rules stand in for an LLM that was asked: the incident's own triage says so, not just the log.
+        fallback = (state.get("llm_errors") or {}).get(incident.incident_id) or state.get("llm_error")
+        notes = [fallback] if fallback else []
         if incident.incident_id in drafts:
             answered = TriageDraft.model_validate(drafts[incident.incident_id])
             check = check_draft(answered, evidence)
@@ -108,8 +119,12 @@ def validate(state: TriageState, runtime: Context) -> dict[str, Any]:
             draft = merge_with_rules(check, answered, rules) if check.valid_causes else rules
             source = "llm" if check.valid_causes else "rules"
             notes = [f"{incident.incident_id}: dropped {issue}" for issue in check.issues]
+            if not check.valid_causes:
+                notes.append(
+                    "no probable cause of the LLM's answer was grounded in the evidence; the rules triaged"
+                )
         members = [f for f in context.escalations if f.escalation_id in incident.escalation_ids]
         owner = route(members, runtime.context.settings)
         triages.append(Triage(incident, draft, owner, source, evidence, tuple(notes)).as_dict())  # type: ignore[arg-type]
-        warnings += notes
+        warnings += [note for note in notes if note != fallback]  # the fallback is already a run warning
     return {"triages": triages, "warnings": warnings}

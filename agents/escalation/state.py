@@ -17,7 +17,8 @@ class TriageState(TypedDict, total=False):
     context: dict[str, Any]  # TriageContext
     incidents: list[dict[str, Any]]  # Incident
     llm_drafts: dict[str, dict[str, Any]]  # incident id → TriageDraft the LLM answered (before grounding)
-    llm_error: str | None
+    llm_error: str | None  # the LLM stayed unreachable after retries: every incident fell back to the rules
+    llm_errors: dict[str, str]  # incident id → why its LLM answer was unusable (it fell back to the rules)
     model: str | None
     triages: list[dict[str, Any]]  # Triage.as_dict(), grounded, recorded by `act`
     tickets: list[dict[str, Any]]

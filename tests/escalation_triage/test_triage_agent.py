@@ -121,6 +121,9 @@ def test_llm_faults_fall_back_to_the_rules(database: Database, tmp_path: Path, f
     else:
         assert incident["triage"] == "rules" and incident["summary"] == rules["summary"]
     assert result["warnings"], fault
+    assert incident["warnings"], fault  # the incident's own triage says why the LLM's answer was not used
+    if fault in ("malformed", "timeouts", "server_errors"):
+        assert any("the rules triaged" in warning for warning in incident["warnings"])
     assert model.replies == []
 
 
