@@ -1,5 +1,6 @@
-"""The worker: a deployment's periodic jobs — the escalation check every N minutes and outbox delivery every few
-seconds — until SIGTERM or SIGINT (`feedbackloop worker`; `--once` runs each job once, for cron and tests).
+"""The worker: a deployment's periodic jobs — the escalation check every N minutes, outbox delivery every few
+seconds, and the scheduled retros (a deployment's, once its bake window has passed) every minute — until SIGTERM
+or SIGINT (`feedbackloop worker`; `--once` runs each job once, for cron and tests).
 
 Several workers may run, one per host or beside each API instance. Delivery is safe from any number of them: a
 pass claims due messages with SKIP LOCKED (PostgreSQL) and a lease, so no message is sent twice. The escalation
@@ -7,6 +8,10 @@ check runs on one worker at a time: on PostgreSQL a worker takes a session-level
 schema) without waiting, and skips the run when another worker holds it; on SQLite a non-blocking `flock` on
 `<database file>.worker.lock` does the same. The check itself also takes a transaction-level advisory lock (SQLite:
 its write lock), so a check started over HTTP or from the CLI never interleaves with the worker's either.
+
+Scheduled retros are safe from any number of workers too: each due retro is claimed (scheduled → running) in one
+statement before it runs, so exactly one worker runs it; a pass starts a few at most, one after the other, and a
+retro that fails is recorded as failed with its error.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from agents.retro.runner import DUE_RETROS_PER_PASS, RetroRunner
 from feedbackloop.escalation_triage import run_triage_agent
 from feedbackloop.notifications import notifiers_from_settings
 from feedbackloop.notifications_policy import policy_from_settings
+from feedbackloop.retro_agent import retro_runner
 from feedbackloop.settings import Settings
 from store.database import Database
 from tools.escalation.service import CheckResult, EscalationService
@@ -43,6 +50,7 @@ from tools.notify.signing import secret_bytes
 log = logging.getLogger("feedbackloop.worker")
 
 DEFAULT_DELIVER_SECONDS = 10.0
+SCHEDULED_RETRO_SECONDS = 60.0  # how often the loop looks for scheduled retros that are due
 DELIVERY_BATCH = 100  # messages claimed per pass
 MAX_PASSES_PER_DELIVERY = 10  # a backlog is worked off in passes, up to this many per job
 # The worker's advisory lock on PostgreSQL: this class id ("fbwk") and a hash of the schema.
@@ -144,6 +152,7 @@ class RunReport:
     check_skipped: bool = False
     delivery: DeliveryReport | None = None
     experiments: dict[str, int] | None = None  # users whose experiment values were refreshed, per experiment
+    retros_run: int | None = None  # scheduled retros that came due and ran (completed, waiting or failed)
     errors: list[str] = field(default_factory=list)
 
 
@@ -172,6 +181,7 @@ class Worker:
         self.service = escalation_service(database, settings, clock=clock)
         self.secret = webhook_secret(settings)
         self.client = client
+        self._retros: RetroRunner | None = None  # built on first use: it builds the ticket sinks
         self.notifiers = (
             notifiers if notifiers is not None else notifiers_from_settings(settings, client=client)
         )
@@ -224,6 +234,23 @@ class Worker:
                 time.monotonic() - started)  # fmt: skip
         return refreshed
 
+    def retros(self) -> RetroRunner:
+        """The retro runner on this worker's database and clock (ticket sinks from the settings)."""
+        if self._retros is None:
+            self._retros = retro_runner(database=self.database, settings=self.settings, clock=self.clock)
+        return self._retros
+
+    def run_due_retros(self, limit: int = DUE_RETROS_PER_PASS) -> int:
+        """Run the scheduled retros that are due (up to `limit`), each claimed first so no other worker runs it;
+        a failed one is recorded on the retro and logged. Returns how many ran."""
+        outcomes = self.retros().run_due(limit)
+        for outcome in outcomes:
+            if outcome["status"] == "failed":
+                log.warning("scheduled retro %s failed: %s", outcome["retro_id"], outcome["error"])
+            else:
+                log.info("scheduled retro %s: %s", outcome["retro_id"], outcome["status"])
+        return len(outcomes)
+
     def deliver(self, now: datetime | None = None, stop: threading.Event | None = None) -> DeliveryReport:
         """Send the due outbox messages (escalation notifications; survey webhooks when a secret is set)."""
         clock = (lambda: now) if now is not None else self.clock
@@ -249,8 +276,8 @@ class Worker:
         return total
 
     def run_once(self, now: datetime | None = None) -> RunReport:
-        """The check, then delivery (so what the check queued goes out at once). Errors are logged and reported,
-        not raised: one failing job does not stop the other."""
+        """The check, then delivery (so what the check queued goes out at once), the experiment refresh and the
+        due scheduled retros. Errors are logged and reported, not raised: one failing job does not stop another."""
         moment = now or self.clock()
         report = RunReport()
         outcome = self._guarded("escalation check", lambda: self.check(moment), report.errors)
@@ -258,13 +285,15 @@ class Worker:
         report.check_skipped = outcome is None and not report.errors
         report.delivery = self._guarded("delivery", lambda: self.deliver(now), report.errors)
         report.experiments = self._guarded("experiment refresh", self.refresh_experiments, report.errors)
+        report.retros_run = self._guarded("scheduled retros", self.run_due_retros, report.errors)
         return report
 
     def run(self, stop: threading.Event) -> None:
         """Repeat the jobs on their intervals until `stop` is set; the job in progress finishes first."""
-        log.info("worker started: escalation check every %d min, delivery every %g s, experiment refresh every %d min",
-                 self.check_minutes, self.deliver_seconds, self.refresh_minutes)  # fmt: skip
-        next_check = next_delivery = next_refresh = time.monotonic()
+        log.info("worker started: escalation check every %d min, delivery every %g s, experiment refresh every %d min, "
+                 "scheduled retros every %g s", self.check_minutes, self.deliver_seconds, self.refresh_minutes,
+                 SCHEDULED_RETRO_SECONDS)  # fmt: skip
+        next_check = next_delivery = next_refresh = next_retros = time.monotonic()
         while not stop.is_set():
             if time.monotonic() >= next_refresh:
                 self._guarded("experiment refresh", self.refresh_experiments, [])
@@ -277,7 +306,11 @@ class Worker:
             if not stop.is_set() and time.monotonic() >= next_delivery:
                 self._guarded("delivery", lambda: self.deliver(stop=stop), [])
                 next_delivery = max(next_delivery + self.deliver_seconds, time.monotonic())
-            stop.wait(max(0.0, min(next_check, next_delivery, next_refresh) - time.monotonic()))
+            if not stop.is_set() and time.monotonic() >= next_retros:
+                self._guarded("scheduled retros", self.run_due_retros, [])
+                next_retros = max(next_retros + SCHEDULED_RETRO_SECONDS, time.monotonic())
+            wake = min(next_check, next_delivery, next_refresh, next_retros)
+            stop.wait(max(0.0, wake - time.monotonic()))
         log.info("worker stopped")
 
     @staticmethod

@@ -1,7 +1,10 @@
-"""Start, run, resume and approve retros on the configured database's checkpointer (thread id = retro id).
+"""Start, schedule, run, resume and approve retros on the configured database's checkpointer (thread id = retro
+id).
 
-The retros table says where each run stands (running, awaiting_approval, completed, failed) and keeps the result;
-the checkpoint holds the progress a resumed run continues from.
+The retros table says where each run stands (scheduled, running, awaiting_approval, completed, failed) and keeps
+the result; the checkpoint holds the progress a resumed run continues from. A scheduled retro (a deployment's,
+recorded by a post-deploy hook) waits for its `run_after`; the worker then claims it (scheduled → running in one
+statement, so of several workers exactly one runs it) and runs it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -26,6 +29,7 @@ from store.repositories import retros as retro_sql
 from tools.retro.model import RetroWindow
 from tools.retro.window import RetroInputError
 
+DUE_RETROS_PER_PASS = 3  # scheduled retros one worker pass starts at most (each may take minutes with an LLM)
 MAX_CONCURRENT_GATHERS = 3  # gather branches at once: each holds a database connection
 # A run's claim on its retro. Longer than any run (six LLM attempts at the timeout bound it), so a claim this old
 # belongs to a process that died, and `retro resume` may take it over.
@@ -64,6 +68,46 @@ class RetroRunner:
             retro_sql.create_retro(connection, values)
         return retro_id
 
+    def schedule(self, request: RetroRequest, run_after: datetime, retro_id: str | None = None) -> str:
+        """Record a retro that the worker starts once `run_after` has passed (a deployment's, after its bake
+        window). The request is validated now, as of `run_after` (a bake window ending then is fine; the runner's
+        refusal of a window that has not ended applies when it runs). A retro already recorded under `retro_id`
+        (a retried hook) is left as it is."""
+        window = window_of_request(self.context.database, request, now=max(run_after, self.context.clock()))
+        retro_id = retro_id or f"retro-{uuid.uuid4().hex[:12]}"
+        now = self.context.clock()
+        values = {
+            "id": retro_id, "kind": window.kind, "sprint_id": window.sprint_id, "version": window.version,
+            "window_start": window.start, "window_end": window.end, "status": "scheduled", "request": dict(request),
+            "result": None, "error": None, "run_after": run_after, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        with self.context.database.write() as connection:
+            retro_sql.create_retro_once(connection, values)
+        return retro_id
+
+    def claim_due(self, retro_id: str) -> bool:
+        """Take a scheduled retro whose run_after has passed for running here (scheduled → running); False when
+        it is not due, not scheduled, or another worker took it first."""
+        with self.context.database.write() as connection:
+            return retro_sql.claim_scheduled(connection, retro_id, self.context.clock())
+
+    def run_due(self, limit: int = DUE_RETROS_PER_PASS) -> list[dict[str, Any]]:
+        """Run up to `limit` scheduled retros that are due, one after the other, each claimed first. A failure is
+        recorded on its retro (status failed, the message) and reported, never raised."""
+        with self.context.database.read() as connection:
+            due = retro_sql.due_scheduled_retros(connection, self.context.clock(), limit)
+        return [self.run_claimed(retro_id) for retro_id in due if self.claim_due(retro_id)]
+
+    def run_claimed(self, retro_id: str) -> dict[str, Any]:
+        """Run a retro this process claimed with `claim_due`: its id, status and the error when it failed."""
+        try:
+            result = self.run(retro_id)
+        except Exception as exc:  # recorded on the retro; the caller (the worker) goes on with the next one
+            error = f"{type(exc).__name__}: {exc}"
+            self._record(retro_id, "failed", None, error)
+            return {"retro_id": retro_id, "status": "failed", "error": error}
+        return {"retro_id": retro_id, "status": result.get("status", "completed"), "error": None}
+
     def run(self, retro_id: str) -> dict[str, Any]:
         return self._invoke(retro_id, self._initial_state(retro_id, self._row(retro_id)))
 
@@ -72,6 +116,14 @@ class RetroRunner:
         (after filing what a sink could not take before); one waiting for approval stays waiting (resuming never
         approves anything)."""
         row = self._row(retro_id)
+        if row["status"] == "scheduled":  # never started: start it now if it is due
+            if not self.claim_due(retro_id):
+                run_after = row["run_after"].isoformat() if row["run_after"] else "its bake window"
+                raise RetroStateError(
+                    "retro_id",
+                    f"retro {retro_id} is scheduled to run after {run_after}; the worker starts it then",
+                )
+            return self.run(retro_id)
         if row["status"] == "completed" and row["result"] is not None:
             if row["result"].get("filing_failures"):
                 return self._refile(retro_id)
@@ -99,7 +151,10 @@ class RetroRunner:
         row = self._row(retro_id)
         if row["result"] is not None:
             return dict(row["result"])
-        return {"retro_id": retro_id, "kind": row["kind"], "status": row["status"], "error": row["error"]}
+        answer = {"retro_id": retro_id, "kind": row["kind"], "status": row["status"], "error": row["error"]}
+        if row["run_after"] is not None:  # a scheduled retro says when it runs
+            answer["run_after"] = row["run_after"].isoformat()
+        return answer
 
     # ---- internals ----
 

@@ -40,6 +40,40 @@ def claim_status(connection: Connection, retro_id: str, expected: str, new: str,
     return moved.rowcount == 1
 
 
+def create_retro_once(connection: Connection, values: Mapping[str, Any]) -> bool:
+    """Insert the retro unless one with its id exists; True when this call recorded it."""
+    inserted = connection.execute(
+        _insert(connection, RetroRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(RetroRow.id)  # psycopg reports rowcount -1 for these inserts
+    )
+    return inserted.first() is not None
+
+
+def due_scheduled_retros(connection: Connection, now: datetime, limit: int) -> list[str]:
+    """Ids of scheduled retros whose run_after has passed, the longest waiting first."""
+    r = RetroRow
+    statement = (
+        select(r.id)
+        .where(r.status == "scheduled", r.run_after <= now)
+        .order_by(r.run_after, r.id)
+        .limit(limit)
+    )
+    return list(connection.execute(statement).scalars())
+
+
+def claim_scheduled(connection: Connection, retro_id: str, now: datetime) -> bool:
+    """Move a due scheduled retro to running in one statement; of two workers racing, exactly one gets True."""
+    r = RetroRow
+    claimed = connection.execute(
+        update(r)
+        .where(r.id == retro_id, r.status == "scheduled", r.run_after <= now)
+        .values(status="running", updated_at=now)
+    )
+    return claimed.rowcount == 1
+
+
 def claim_run(connection: Connection, retro_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
     """Take the retro's run for `owner`: free, or held by a process whose claim is older than `lease` (it died)."""
     r = RetroRow
