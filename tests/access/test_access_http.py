@@ -119,7 +119,9 @@ def test_auth_off_opens_key_routes_and_says_so_loudly(
     caplog.clear()
     with caplog.at_level(logging.WARNING), keyed_client(database):
         pass
-    assert not any("FEEDBACKLOOP_AUTH=off" in r.getMessage() for r in caplog.records)
+    assert not any("OPEN WITHOUT A KEY" in r.getMessage() for r in caplog.records)
+    startup = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no API key exists yet" in m and "keys create --scope" in m for m in startup)
 
 
 def test_cors_preflight_for_browser_sdks(database: Database) -> None:
