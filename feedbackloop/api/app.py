@@ -8,7 +8,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from feedbackloop.api import escalations, experiments, health, ingest, kpis, metrics, retros, surveys
+from feedbackloop.api import (
+    escalations,
+    experiments,
+    github,
+    health,
+    hooks,
+    ingest,
+    kpis,
+    metrics,
+    retros,
+    surveys,
+)
 from feedbackloop.api.access import install_access
 from feedbackloop.api.chat import router as chat_router
 from feedbackloop.api.escalation_bodies import install_escalation_errors
@@ -75,5 +86,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(retros.router)
     app.include_router(chat_router)
     app.include_router(slack_router)
+    app.include_router(hooks.router)
+    app.include_router(github.router)
     install_observability(app, process_metrics)  # last: request ids and figures cover every other middleware
     return app

@@ -96,7 +96,8 @@ class RetroOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     retro_id: str
     kind: str | None
-    status: Literal["running", "awaiting_approval", "completed", "failed"]
+    status: Literal["scheduled", "running", "awaiting_approval", "completed", "failed"]
+    run_after: str | None = Field(None, description="when a scheduled retro (a deployment's) starts")
     window: dict[str, Any] | None = None
     insights: list[dict[str, Any]] | None = None
     backlog_items: list[dict[str, Any]] | None = None

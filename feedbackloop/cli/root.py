@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from feedbackloop.logs import configure_logging
 from feedbackloop.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -321,15 +322,12 @@ def worker(
 ) -> None:
     """Run the periodic jobs (escalation checks, notification and webhook delivery) until SIGTERM or SIGINT.
     Several workers may run: one evaluates at a time (PostgreSQL advisory lock, SQLite file lock)."""
-    import logging
-    import sys
 
     from feedbackloop.worker import run_worker
 
     settings = load_settings(database_url)
     try:
-        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+        configure_logging(settings.log_level, settings.log_format)
     except ValueError as exc:
         raise fail(f"FEEDBACKLOOP_LOG_LEVEL: {exc}") from None
     database = open_database(settings.database_url)
@@ -346,6 +344,7 @@ def worker(
 # Last, because these command groups use the helpers above (the package imports this module first).
 from feedbackloop.cli.escalations import escalations_app  # noqa: E402
 from feedbackloop.cli.experiments import experiments_app  # noqa: E402
+from feedbackloop.cli.hooks import hook_app  # noqa: E402
 from feedbackloop.cli.keys import keys_app  # noqa: E402
 from feedbackloop.cli.retro import retro_app  # noqa: E402
 from feedbackloop.cli.surveys import surveys_app  # noqa: E402
@@ -354,6 +353,7 @@ from feedbackloop.cli.webhooks import webhooks_app  # noqa: E402
 app.add_typer(escalations_app, name="escalations")
 app.add_typer(keys_app, name="keys")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(hook_app, name="hook")
 app.add_typer(retro_app, name="retro")
 app.add_typer(surveys_app, name="surveys")
 app.add_typer(webhooks_app, name="webhooks")
