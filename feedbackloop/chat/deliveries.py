@@ -6,7 +6,8 @@
 - source `slack-approval`: each decision on a proposed backlog item (`<retro id>/<item id>` → approve or drop,
   and who clicked), so the first click on an item wins and the retro resumes once every item has a decision.
 
-Insert-or-conflict on the primary key (source, delivery_id) decides which of two concurrent requests came first.
+store.repositories.hook_deliveries claims each one (insert-or-conflict on the primary key (source, delivery_id)),
+which decides which of two concurrent requests came first, on any number of processes.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 
 from store.database import Database
 from store.models import HookDeliveryRow
+from store.repositories import hook_deliveries
 
 SLACK_SOURCE = "slack"
 APPROVAL_SOURCE = "slack-approval"
@@ -37,15 +38,21 @@ def remember_slack_request(database: Database, timestamp: str, signature: str, n
                 HookDeliveryRow.received_at < now - 2 * REPLAY_WINDOW,
             )
         )
-        return _insert_once(connection, SLACK_SOURCE, delivery_id, now, None)
+        return hook_deliveries.claim_delivery(connection, SLACK_SOURCE, delivery_id, now)
 
 
 def record_decision(
     database: Database, retro_id: str, item_id: str, decision: Mapping[str, Any], now: datetime
 ) -> bool:
     """Record the decision on one proposed item; False when the item was decided already (the first one stands)."""
-    with database.write() as connection:
-        return _insert_once(connection, APPROVAL_SOURCE, _decision_id(retro_id, item_id), now, dict(decision))
+    delivery_id = _decision_id(retro_id, item_id)
+    with (
+        database.write() as connection
+    ):  # claim and outcome in one transaction: nobody sees a claim without it
+        if not hook_deliveries.claim_delivery(connection, APPROVAL_SOURCE, delivery_id, now):
+            return False
+        hook_deliveries.record_outcome(connection, APPROVAL_SOURCE, delivery_id, decision)
+        return True
 
 
 def decisions(database: Database, retro_id: str) -> dict[str, dict[str, Any]]:
@@ -62,16 +69,3 @@ def decisions(database: Database, retro_id: str) -> dict[str, dict[str, Any]]:
 
 def _decision_id(retro_id: str, item_id: str) -> str:
     return f"{retro_id}/{item_id}"
-
-
-def _insert_once(
-    connection: Connection, source: str, delivery_id: str, now: datetime, outcome: dict[str, Any] | None
-) -> bool:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(HookDeliveryRow)
-        .values(source=source, delivery_id=delivery_id, received_at=now, outcome=outcome)
-        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-        .returning(HookDeliveryRow.delivery_id)
-    )
-    return connection.execute(statement).first() is not None

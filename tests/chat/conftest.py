@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
+from agents.retro.llm import LLMConfig
 from feedbackloop.api.app import create_app
 from feedbackloop.chat.commands import ChatServices, chat_services
 from feedbackloop.settings import Settings, get_settings
@@ -35,6 +36,10 @@ product = retro_fixtures.product
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 WAIT_SECONDS = 30.0
+# An LLM the tests never reach: the router gets a fake chat model as its client.
+FAKE_LLM = LLMConfig(
+    base_url="http://127.0.0.1:9/v1", api_key=None, model="fake", structured_output="function_calling"
+)
 
 
 def chat_settings(database: Database, **changes: Any) -> Settings:

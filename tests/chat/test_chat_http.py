@@ -8,12 +8,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from agents.retro.llm import LLMConfig
 from feedbackloop.chat.routing import llm_router
 from feedbackloop.worker import escalation_service
 from store.database import Database
 from tests.agents.fake_chat import ScriptedChatModel, tool_answer
-from tests.chat.conftest import chat_settings
+from tests.chat.conftest import FAKE_LLM, chat_settings
 from tests.retro_doors.support import END
 from tools.experiments.demo_traffic import ONBOARDING_EXPERIMENT
 from tools.experiments.service import ExperimentService
@@ -131,10 +130,6 @@ def test_escalations_experiment_and_kpis(client: TestClient, product: Database, 
 
 
 # ---- free-form questions -------------------------------------------------------------------------------------------
-
-FAKE_LLM = LLMConfig(
-    base_url="http://127.0.0.1:9/v1", api_key=None, model="fake", structured_output="function_calling"
-)
 
 
 def routed_app(app: FastAPI, model: ScriptedChatModel) -> None:

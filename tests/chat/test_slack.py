@@ -14,8 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from feedbackloop.api.app import create_app
+from feedbackloop.chat.routing import llm_router
 from store.database import Database
-from tests.chat.conftest import SlackReceiver, chat_settings, signed_headers
+from tests.agents.fake_chat import ScriptedChatModel, tool_answer
+from tests.chat.conftest import FAKE_LLM, SlackReceiver, chat_settings, signed_headers
 from tests.retro_doors.support import filed_tickets, row_count
 
 HELP_FORM = {"command": "/feedbackloop", "text": "help", "user_id": "U1", "channel_id": "C1"}
@@ -184,3 +186,19 @@ def test_a_signed_slash_command_posts_the_retro_and_the_buttons_resume_it(
 
 def click(client: TestClient, body: bytes) -> Any:
     return send_command_to(client, "/integrations/slack/actions", body)
+
+
+def test_a_free_form_question_is_routed_in_the_background_and_answered_at_the_response_url(
+    app: FastAPI, client: TestClient, receiver: SlackReceiver
+) -> None:
+    model = ScriptedChatModel(
+        replies=[tool_answer({"command": "escalations", "argument": ""}, name="RoutedCommand")]
+    )
+    services = app.state.chat_services
+    services.router = llm_router(FAKE_LLM, personas=services.personas, experiment_keys=list, client=model)
+    asked = send_command(client, command_body(text="anything on fire right now?", response_url=receiver.url))
+    assert asked.status_code == 200 and asked.json()["text"] == "Looking into “anything on fire right now?” …"
+    [answer] = receiver.wait_for(1)
+    assert answer["response_type"] == "ephemeral"
+    assert answer["blocks"][0]["elements"][0]["text"] == "_Read as `escalations`._"
+    assert "No open escalations." in json.dumps(answer["blocks"])
