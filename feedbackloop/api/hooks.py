@@ -38,6 +38,7 @@ from feedbackloop.deploy_hooks import (
 from feedbackloop.settings import Settings
 from tools.events.segment import PayloadError, decode_json
 from tools.notify.signing import signature
+from tools.tickets.registry import TicketSinkConfigError
 
 TOLERANCE_SECONDS = 5 * 60  # Standard Webhooks: reject timestamps further than this from our clock
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -61,11 +62,15 @@ router = APIRouter(tags=["hooks"])
 
 
 def deploy_hooks(request: Request) -> DeployHooks:
-    """One DeployHooks per app (its retro runner builds the ticket sinks once), on the app's database."""
+    """One DeployHooks per app (its retro runner builds the ticket sinks once), on the app's database; a ticket
+    sink that cannot be built from the settings is a 503 naming the setting (nothing was recorded)."""
     cached = getattr(request.app.state, "deploy_hooks", None)
     if not isinstance(cached, DeployHooks):
         state: AppState = request.app.state.feedbackloop
-        cached = DeployHooks(state.database, state.settings, ingestor=state.ingestor)
+        try:
+            cached = DeployHooks(state.database, state.settings, ingestor=state.ingestor)
+        except TicketSinkConfigError as error:
+            raise PayloadError("invalid_configuration", f"{error.setting}: {error}", status=503) from None
         request.app.state.deploy_hooks = cached
     return cached
 

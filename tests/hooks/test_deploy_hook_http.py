@@ -243,3 +243,12 @@ def test_with_auth_off_a_hook_still_needs_a_signature_or_a_real_key(
         assert nothing_written(database)
         keyed = client.post(HOOK, json=body, headers=bearer(create_key(database, "ingest")))
         assert keyed.status_code == 201, keyed.text
+
+
+def test_an_unusable_ticket_sink_setting_is_503_naming_it(database: Database, tmp_path: Path) -> None:
+    with hook_client(database, tmp_path, ticket_sinks=["github"]) as client:
+        body = {"service": "sponsor-api", "version": "v2.3.1"}
+        response = client.post(HOOK, json=body, headers=bearer(create_key(database, "ingest")))
+    assert response.status_code == 503, response.text
+    assert "FEEDBACKLOOP_TICKETS_GITHUB" in response.json()["message"]
+    assert nothing_written(database)
