@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     )
     write_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="comma-separated ingest write keys; empty = ingestion accepts any key (local use only)",
+        description="comma-separated write keys from configuration, each accepted as an ingest-scope API key",
     )
     webhook_secret: SecretStr | None = Field(
         None, description="signing secret of outbound webhooks (Standard Webhooks, whsec_<base64>)"
