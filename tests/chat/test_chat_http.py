@@ -184,3 +184,16 @@ def test_a_routed_retro_still_needs_an_admin_key(
     routed_app(app, model)
     refused = chat(client, keys["read"], "can we look back at the past week?")
     assert refused.status_code == 403, refused.text
+
+
+def test_a_ticket_sink_that_cannot_be_built_is_a_503_naming_the_setting(
+    retro_database: Database, keys: dict[str, str]
+) -> None:
+    from feedbackloop.api.app import create_app
+
+    settings = chat_settings(retro_database, ticket_sinks=["github"], tickets_github_repo=None)
+    with TestClient(create_app(settings, retro_database)) as broken:
+        answer = chat(broken, keys["admin"], "retro last 14 days")
+    assert answer.status_code == 503, answer.text
+    body = answer.json()
+    assert body["code"] == "invalid_configuration" and body["field"].startswith("FEEDBACKLOOP_TICKETS_GITHUB")
