@@ -32,9 +32,9 @@ from feedbackloop.settings import Settings, get_settings
 from feedbackloop.worker import escalation_service
 from store.database import Database
 from tools.events.segment import PayloadError
-from tools.tickets.registry import TicketSinkConfigError
 from tools.personas import load_registry
 from tools.surveys.service import SurveyService
+from tools.tickets.registry import TicketSinkConfigError
 
 log = logging.getLogger("feedbackloop")
 
@@ -72,7 +72,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @app.exception_handler(TicketSinkConfigError)
     async def _sink_configuration(_request: Request, error: TicketSinkConfigError) -> JSONResponse:
         # A door that builds the ticket sinks (retros, chat) cannot work until the setting is fixed; nothing ran.
-        body = {"code": "invalid_configuration", "field": error.setting, "message": f"{error.setting}: {error}"}
+        body = {
+            "code": "invalid_configuration",
+            "field": error.setting,
+            "message": f"{error.setting}: {error}",
+        }
         return JSONResponse(body, status_code=503)
 
     @app.exception_handler(RequestValidationError)
