@@ -428,7 +428,8 @@ class RetroRow(Base):
     version: Mapped[str | None] = mapped_column(String(128))
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(24))  # scheduled | running | awaiting_approval | completed | failed
+    # scheduled | running | awaiting_approval | completed | failed
+    status: Mapped[str] = mapped_column(String(24))
     request: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     error: Mapped[str | None] = mapped_column(Text)
