@@ -208,13 +208,9 @@ class FeedbackLoopIntegration:
     # ---- journey hooks ---------------------------------------------------------------------------------------
 
     async def on_user_signed_up(
-        self,
-        user_id: str,
-        persona: str | None = None,
-        plan: str | None = None,
-        source: str | None = None,
+        self, user_id: str, persona: str | None = None, plan: str | None = None, source: str | None = None,
         at: datetime | None = None,
-    ) -> Survey | None:
+    ) -> Survey | None:  # fmt: skip
         """user_signed_up (time to value starts; the conversion cohort), with an identify call carrying the
         persona (given, else the user manager's) and plan (given, else the pricing manager's)."""
         user = _text(user_id, "user_id")
@@ -231,14 +227,9 @@ class FeedbackLoopIntegration:
         return await self._record(user, moment, [track], traits=traits)
 
     async def on_onboarding_step(
-        self,
-        user_id: str,
-        step: str,
-        step_index: int | None = None,
-        total_steps: int | None = None,
-        completed: bool = False,
-        at: datetime | None = None,
-    ) -> Survey | None:
+        self, user_id: str, step: str, step_index: int | None = None, total_steps: int | None = None,
+        completed: bool = False, at: datetime | None = None,
+    ) -> Survey | None:  # fmt: skip
         """onboarding_step_completed; with `completed=True` also onboarding_completed, whose duration_seconds is
         the time since the user signed up (when that is known)."""
         user, step = _text(user_id, "user_id"), _text(step, "step")
@@ -257,13 +248,9 @@ class FeedbackLoopIntegration:
         return await self._record(user, moment, tracks, task=("onboarding", True) if completed else None)
 
     async def on_campaign_created(
-        self,
-        user_id: str,
-        campaign_id: str,
-        sponsor_id: str | None = None,
-        budget: float | None = None,
+        self, user_id: str, campaign_id: str, sponsor_id: str | None = None, budget: float | None = None,
         at: datetime | None = None,
-    ) -> Survey | None:
+    ) -> Survey | None:  # fmt: skip
         """campaign_created (adoption)."""
         user, campaign = _text(user_id, "user_id"), _text(campaign_id, "campaign_id")
         sponsor, amount = _optional_text(sponsor_id, "sponsor_id"), _amount(budget, "budget")
@@ -273,13 +260,9 @@ class FeedbackLoopIntegration:
         return await self._record(user, moment, [_Track("campaign_created", properties, (user, campaign))])
 
     async def on_campaign_ended(
-        self,
-        user_id: str,
-        campaign_id: str,
-        sponsor_id: str | None = None,
-        outcome: str | None = None,
+        self, user_id: str, campaign_id: str, sponsor_id: str | None = None, outcome: str | None = None,
         at: datetime | None = None,
-    ) -> Survey | None:
+    ) -> Survey | None:  # fmt: skip
         """campaign_ended: a renewal outcome is now due (a sponsor_renewed within the renewal window, or a
         failure), and the renewal survey (CAMPAIGN_ENDED) triggers."""
         user, campaign = _text(user_id, "user_id"), _text(campaign_id, "campaign_id")
@@ -290,14 +273,9 @@ class FeedbackLoopIntegration:
         return await self._record(user, moment, [_Track("campaign_ended", properties, (user, campaign))])
 
     async def on_report_generated(
-        self,
-        user_id: str,
-        report_id: str,
-        campaign_id: str | None = None,
-        time_to_generate: float | None = None,
-        template: str | None = None,
-        at: datetime | None = None,
-    ) -> Survey | None:
+        self, user_id: str, report_id: str, campaign_id: str | None = None,
+        time_to_generate: float | None = None, template: str | None = None, at: datetime | None = None,
+    ) -> Survey | None:  # fmt: skip
         """report_generated, with `time_to_generate` (seconds the generation took) as its duration_seconds. The
         user's first report ends time to value and triggers the time-to-value survey (VALUE_DELIVERED)."""
         user, report = _text(user_id, "user_id"), _text(report_id, "report_id")
@@ -315,13 +293,9 @@ class FeedbackLoopIntegration:
                                   task=("report_generation", True))  # fmt: skip
 
     async def on_report_sent(
-        self,
-        user_id: str,
-        report_id: str,
-        campaign_id: str | None = None,
-        recipient_role: str | None = None,
+        self, user_id: str, report_id: str, campaign_id: str | None = None, recipient_role: str | None = None,
         at: datetime | None = None,
-    ) -> Survey | None:
+    ) -> Survey | None:  # fmt: skip
         """report_sent: the report-accuracy denominator; triggers the accuracy survey (REPORT_SENT, which waits an
         hour by default, so it is queued rather than returned). A report may be sent more than once."""
         user, report = _text(user_id, "user_id"), _text(report_id, "report_id")
@@ -335,13 +309,9 @@ class FeedbackLoopIntegration:
         return await self._record(user, moment, [track], task=("report_delivery", True))
 
     async def on_sponsor_renewed(
-        self,
-        user_id: str,
-        campaign_id: str,
-        sponsor_id: str | None = None,
-        amount: float | None = None,
+        self, user_id: str, campaign_id: str, sponsor_id: str | None = None, amount: float | None = None,
         at: datetime | None = None,
-    ) -> Survey | None:
+    ) -> Survey | None:  # fmt: skip
         """sponsor_renewed: the campaign's renewal succeeded (renewal success)."""
         user, campaign = _text(user_id, "user_id"), _text(campaign_id, "campaign_id")
         sponsor, value = _optional_text(sponsor_id, "sponsor_id"), _amount(amount, "amount")
@@ -351,13 +321,9 @@ class FeedbackLoopIntegration:
         return await self._record(user, moment, [_Track("sponsor_renewed", properties, (user, campaign))])
 
     async def on_support_contact(
-        self,
-        user_id: str,
-        ticket_id: str,
-        category: str | None = None,
-        severity: str | None = None,
+        self, user_id: str, ticket_id: str, category: str | None = None, severity: str | None = None,
         at: datetime | None = None,
-    ) -> Survey | None:
+    ) -> Survey | None:  # fmt: skip
         """support_ticket_opened (support load); triggers the support-incident survey (SUPPORT_CONTACT)."""
         user, ticket = _text(user_id, "user_id"), _text(ticket_id, "ticket_id")
         kind, level = _optional_text(category, "category"), _optional_text(severity, "severity")
@@ -366,13 +332,9 @@ class FeedbackLoopIntegration:
         return await self._record(user, moment, [_Track("support_ticket_opened", properties, (user, ticket))])
 
     async def on_error(
-        self,
-        user_id: str,
-        feature: str,
-        code: str | None = None,
-        message: str | None = None,
+        self, user_id: str, feature: str, code: str | None = None, message: str | None = None,
         at: datetime | None = None,
-    ) -> Survey | None:
+    ) -> Survey | None:  # fmt: skip
         """error_occurred (error rate by persona; the error-spike escalation). Keyed by its time: two errors of
         one feature at different moments are two errors."""
         user, name = _text(user_id, "user_id"), _text(feature, "feature")
