@@ -138,7 +138,11 @@ class Settings(BaseSettings):
     )
     slack_bot_token: SecretStr | None = Field(
         None,
-        description="Slack bot token (xoxb-…), optional: lets replies go to channels beyond response_url",
+        description="Slack bot token (xoxb-…, scope chat:write), optional: a retro report that outlives the "
+        "command's response_url (30 minutes, 5 posts) is posted to the channel with chat.postMessage instead",
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL the bot token is used against"
     )
     github_webhook_secret: SecretStr | None = Field(
         None, description="secret of the GitHub webhook (deployment_status); unset = that route answers 503"

@@ -29,6 +29,7 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from feedbackloop.api.access import signed_route
@@ -47,6 +48,7 @@ from feedbackloop.chat.commands import (
     start_retro,
 )
 from feedbackloop.chat.replies import ChatReply, read_as
+from feedbackloop.settings import Settings
 from tools.events.segment import PayloadError
 from tools.retro.report import slack_escape
 
@@ -118,7 +120,8 @@ async def slack_command(request: Request, background: BackgroundTasks) -> Respon
         return _ephemeral_reply(await run_in_threadpool(answer, command, services))
     started = await run_in_threadpool(start_retro, command, services)  # type: ignore[arg-type]
     if started.retro_id is not None:
-        background.add_task(_run_and_post, started.retro_id, response_url, services)
+        channel_id = form.get("channel_id", "")
+        background.add_task(_run_and_post, started.retro_id, response_url, services, channel_id)
     return _ephemeral_reply(started)
 
 
@@ -130,8 +133,29 @@ def _implied_retro(command: str, text: str) -> str:
     return text
 
 
-def _run_and_post(retro_id: str, response_url: str, services: ChatServices) -> None:
-    post(response_url, run_retro_logged(retro_id, services), in_channel=True)
+def _run_and_post(retro_id: str, response_url: str, services: ChatServices, channel_id: str = "") -> None:
+    reply = run_retro_logged(retro_id, services)
+    if not post(response_url, reply, in_channel=True):
+        post_to_channel(services.settings, channel_id, reply)
+
+
+def post_to_channel(settings: Settings, channel_id: str, reply: ChatReply) -> bool:
+    """The report through the bot (chat.postMessage) when the response_url refused it — it lasts 30 minutes and
+    5 posts, and a long retro can outlive it. Without a bot token the failure is only logged."""
+    if settings.slack_bot_token is None or not channel_id:
+        log.warning("the retro's report could not be posted: the response_url refused it and no bot token "
+                    "(FEEDBACKLOOP_SLACK_BOT_TOKEN) is set to post it to the channel")  # fmt: skip
+        return False
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                       timeout=int(POST_TIMEOUT_SECONDS))  # fmt: skip
+    try:
+        client.chat_postMessage(channel=channel_id, text=reply.text, blocks=reply.blocks)
+    except Exception as error:  # SlackApiError (ok: false) or the network: logged, nobody waits on it
+        log.warning(
+            "posting the retro's report with the bot token failed: %s: %s", type(error).__name__, error
+        )
+        return False
+    return True
 
 
 def _answer_later(text: str, response_url: str, services: ChatServices) -> None:

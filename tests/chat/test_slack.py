@@ -5,6 +5,7 @@ Approve / Drop buttons that resume it."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,14 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from feedbackloop.api.app import create_app
 from feedbackloop.chat.routing import llm_router
 from store.database import Database
 from tests.agents.fake_chat import ScriptedChatModel, tool_answer
-from tests.chat.conftest import FAKE_LLM, SlackReceiver, chat_settings, signed_headers
+from tests.chat.conftest import FAKE_LLM, SlackReceiver, chat_settings, frozen_services, signed_headers
+from tests.loopback import LoopbackServer, read_body, write_answer
 from tests.retro_doors.support import filed_tickets, row_count
 
 HELP_FORM = {"command": "/feedbackloop", "text": "help", "user_id": "U1", "channel_id": "C1"}
@@ -202,3 +205,45 @@ def test_a_free_form_question_is_routed_in_the_background_and_answered_at_the_re
     assert answer["response_type"] == "ephemeral"
     assert answer["blocks"][0]["elements"][0]["text"] == "_Read as `escalations`._"
     assert "No open escalations." in json.dumps(answer["blocks"])
+
+
+# ---- a retro that outlives its response_url ----------------------------------------------------------------------
+
+
+def test_when_the_response_url_has_expired_the_bot_token_posts_the_report_to_the_channel(
+    retro_database: Database, product: Database
+) -> None:
+    """Slack's response_url lasts 30 minutes and 5 posts; a retro that takes longer still reaches the channel
+    through chat.postMessage with the bot token (a local stand-in for Slack's Web API)."""
+    posted: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+    arrived = threading.Event()
+
+    def slack(handler: Any) -> None:
+        body, headers = read_body(handler)
+        if handler.path.startswith("/response"):  # what Slack answers for a used-up response_url
+            write_answer(handler, 404, b"expired_url", {"content-type": "text/plain"})
+            return
+        posted.append((handler.path, headers, json.loads(body)))
+        answer = b'{"ok": true, "channel": "C42", "ts": "1.0"}'
+        write_answer(handler, 200, answer, {"content-type": "application/json"})
+        arrived.set()
+
+    server = LoopbackServer(slack)
+    try:
+        api_url = f"{server.base_url}/api/"
+        settings = chat_settings(
+            retro_database, slack_bot_token=SecretStr("xoxb-test-token"), slack_api_url=api_url
+        )
+        app = create_app(settings, retro_database)
+        app.state.chat_services = frozen_services(retro_database, settings)
+        with TestClient(app) as client:
+            body = command_body(command="/retro", text="last 14 days", channel_id="C42",
+                                response_url=f"{server.base_url}/response/T1/B1/x")  # fmt: skip
+            assert send_command(client, body).status_code == 200
+            assert arrived.wait(60), "no chat.postMessage arrived"
+        [(path, headers, message)] = posted
+        assert path == "/api/chat.postMessage" and message["channel"] == "C42"
+        assert headers["authorization"] == "Bearer xoxb-test-token"
+        assert message["blocks"][0]["text"]["text"] == "Sprint retro"
+    finally:
+        server.close()
