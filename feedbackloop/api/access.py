@@ -209,6 +209,9 @@ def authorize(request: Request, scope: Scope, body_key: str | None = None) -> Ap
     return identity
 
 
+BROWSER_CHALLENGE = 'Basic realm="feedbackloop: enter an API key as the user name", charset="UTF-8"'
+
+
 def _presented_key(header: str, body_key: str | None) -> str | None:
     """The key of `Authorization: Bearer <key>` or Basic `<key>:` (Segment), else the body's; '' = unreadable."""
     if not header.strip():
@@ -229,7 +232,7 @@ def _presented_key(header: str, body_key: str | None) -> str | None:
 
 def _identify(request: Request, presented: str) -> ApiIdentity:
     if not presented:
-        raise _invalid("the Authorization header is not 'Bearer <key>' or Basic '<writeKey>:'")
+        raise _invalid(request, "the Authorization header is not 'Bearer <key>' or Basic '<writeKey>:'")
     settings = _settings(request)
     for index, configured in enumerate(settings.write_keys, start=1):
         if hmac.compare_digest(presented.encode(), configured.get_secret_value().encode()):
@@ -240,10 +243,10 @@ def _identify(request: Request, presented: str) -> ApiIdentity:
     if record is None:
         log.info("refused %s %s: unknown key (id %s)",
                  request.method, request.url.path, api_keys.key_id_of(presented) or "not ours")  # fmt: skip
-        raise _invalid("the API key is not valid")
+        raise _invalid(request, "the API key is not valid")
     if record.revoked:
         log.info("refused %s %s: key %s is revoked", request.method, request.url.path, record.id)
-        raise _invalid(f"the API key {record.id} was revoked")
+        raise _invalid(request, f"the API key {record.id} was revoked")
     _usage(request).touch(database, record.id, record.last_used_at)
     return ApiIdentity(record.id, Scope(record.scope), "api_key")
 
@@ -254,13 +257,23 @@ def _missing_key(request: Request, scope: Scope) -> AccessError:
         message += " (or Segment's Basic '<writeKey>:', or 'writeKey' / 'api_key' in the body)"
     if not _settings(request).write_keys and _no_keys_exist(_database(request)):
         message += f"; no API key exists yet: create one with `feedbackloop keys create --scope {scope}`"
+    if _from_browser(request):
+        message += "; in a browser, enter the key as the user name when asked"
+        return AccessError("unauthorized", message, status=401, challenge=BROWSER_CHALLENGE)
     return AccessError("unauthorized", message, status=401, challenge='Bearer realm="feedbackloop"')
 
 
-def _invalid(message: str) -> AccessError:
-    return AccessError(
-        "unauthorized", message, status=401, challenge='Bearer realm="feedbackloop", error="invalid_token"'
+def _invalid(request: Request, message: str) -> AccessError:
+    challenge = (
+        BROWSER_CHALLENGE if _from_browser(request) else 'Bearer realm="feedbackloop", error="invalid_token"'
     )
+    return AccessError("unauthorized", message, status=401, challenge=challenge)
+
+
+def _from_browser(request: Request) -> bool:
+    """A browser opening a page (the dashboard, an HTML report): it cannot send a Bearer header, but it asks for
+    Basic credentials when challenged, and Basic `<key>:` is accepted everywhere."""
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
 def _no_keys_exist(database: Database) -> bool:

@@ -185,3 +185,22 @@ def test_openapi_names_the_security_of_each_operation(database: Database) -> Non
     assert spec["paths"]["/v1/kpis"]["get"]["security"] == [{"ApiKey": []}]
     assert spec["paths"]["/healthz"]["get"]["security"] == []
     assert spec["paths"]["/v1/kpis"]["get"]["x-feedbackloop-access"] == "read key"
+
+
+def test_a_browser_opening_the_dashboard_is_asked_for_the_key_as_basic_credentials(database: Database) -> None:
+    """A browser cannot send a Bearer header; challenged with Basic, it asks its user, who enters a read key."""
+    keys = make_keys(database)
+    page = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    with keyed_client(database) as client:
+        asked = client.get("/dashboard?days=7", headers=page)
+        assert asked.status_code == 401
+        assert asked.headers["www-authenticate"].startswith('Basic realm="feedbackloop')
+        assert "enter the key as the user name" in asked.json()["message"]
+        wrong = client.get("/dashboard?days=7", headers={**page, **_basic("fbl_00000000_not-a-key")})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Basic ")
+        shown = client.get("/dashboard?days=7", headers={**page, **_basic(keys.read)})
+        assert shown.status_code == 200 and shown.headers["content-type"].startswith("text/html")
+        ingest_only = client.get("/dashboard?days=7", headers={**page, **_basic(keys.ingest)})
+        assert ingest_only.status_code == 403
+        api = client.get("/v1/kpis?days=7")  # an API client keeps the Bearer challenge
+        assert api.status_code == 401 and api.headers["www-authenticate"].startswith("Bearer ")
