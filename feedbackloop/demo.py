@@ -18,6 +18,7 @@ from sqlalchemy import inspect
 from feedbackloop.cli.experiment_tables import results_view
 from feedbackloop.dashboard.build import build_dashboard
 from feedbackloop.dashboard.render import render_dashboard
+from feedbackloop.demo_chat import print_chat
 from feedbackloop.demo_escalations import print_escalations, replay_checks
 from feedbackloop.demo_retro import print_retro, run_demo_retro
 from feedbackloop.demo_surveys import answer_surveys, print_surveys
@@ -148,6 +149,7 @@ def run_demo(
                 database_url, database=database, end=period_end(config), backlog_file=backlog_file
             )
         print_retro(console, result, backlog_file)
+    print_chat(console, database, database_url, now=period_end(config))
     dashboard_path = write_dashboard(console, database, database_url, config)
     console.print(
         render(

@@ -27,6 +27,7 @@ from feedbackloop.retro_agent import RetroInputError, llm_config, retro_runner
 from feedbackloop.settings import Settings
 from feedbackloop.worker import escalation_service
 from store.database import Database
+from store.repositories import incidents as incident_sql
 from tools.escalation.model import EscalationStatus
 from tools.experiments.analysis import ExperimentResults, analyze
 from tools.experiments.errors import ExperimentInputError, ExperimentNotFoundError
@@ -127,6 +128,7 @@ def _escalations(services: ChatServices) -> ChatReply:
     open_ones = [e for e in found if e.status in OPEN_STATUSES]
     open_ones.sort(key=lambda e: (OPEN_STATUSES.index(e.status), e.opened_at), reverse=False)
     shown = open_ones[:MAX_ESCALATIONS_SHOWN]
+    causes = _probable_causes(services.database, [e.escalation_id for e in shown])
 
     def build(d: Dialect) -> Section:
         if not open_ones:
@@ -139,12 +141,33 @@ def _escalations(services: ChatServices) -> ChatReply:
             lines.append(
                 f"{d.bold(e.severity.value.upper())} {d.text(e.title)} · {d.text(e.status.value)} since "
                 f"{e.opened_at:%Y-%m-%d %H:%M} UTC · {d.text(personas)} · {d.code(e.escalation_id)}"
+                + (
+                    f" · probable cause: {d.text(causes[e.escalation_id])}"
+                    if e.escalation_id in causes
+                    else ""
+                )
             )
         more = len(open_ones) - len(shown)
         note = f"… and {more} more: GET /v1/escalations" if more else None
         return Section(f"{len(open_ones)} open escalation{'s' if len(open_ones) != 1 else ''}", lines, note)
 
     return reply("escalations", build)
+
+
+def _probable_causes(database: Database, escalation_ids: list[str]) -> dict[str, str]:
+    """Escalation id → the escalation agent's first probable cause and owner, for those it triaged."""
+    with database.read() as connection:
+        incidents = incident_sql.incidents_of(connection, escalation_ids)
+    causes: dict[str, str] = {}
+    for incident in incidents:
+        triage = incident["triage"]
+        found = triage.get("probable_causes") or []
+        if not found:
+            continue
+        owner = triage.get("owner", {})
+        text = f"{found[0]['title']} ({found[0]['confidence']}), owner {owner.get('team')} {owner.get('channel')}"
+        causes |= {escalation_id: text for escalation_id in incident["escalation_ids"]}
+    return causes
 
 
 def _experiment(key: str, services: ChatServices) -> ChatReply:

@@ -12,7 +12,7 @@ from feedbackloop.chat.routing import llm_router
 from feedbackloop.worker import escalation_service
 from store.database import Database
 from tests.agents.fake_chat import ScriptedChatModel, tool_answer
-from tests.chat.conftest import FAKE_LLM, chat_settings
+from tests.chat.conftest import FAKE_LLM, chat_settings, frozen_services
 from tests.retro_doors.support import END
 from tools.experiments.demo_traffic import ONBOARDING_EXPERIMENT
 from tools.experiments.service import ExperimentService
@@ -197,3 +197,24 @@ def test_a_ticket_sink_that_cannot_be_built_is_a_503_naming_the_setting(
     assert answer.status_code == 503, answer.text
     body = answer.json()
     assert body["code"] == "invalid_configuration" and body["field"].startswith("FEEDBACKLOOP_TICKETS_GITHUB")
+
+
+def test_escalations_name_the_escalation_agents_probable_cause(database: Database, tmp_path: Any) -> None:
+    from datetime import timedelta
+
+    from feedbackloop.api.app import create_app
+    from feedbackloop.escalation_triage import run_triage_agent
+    from tests.escalation_triage.planted import CHECK_AT, plant_incident
+
+    opened = plant_incident(database)
+    settings = chat_settings(database, auth="off", tickets_jsonl_path=tmp_path / "backlog.jsonl")
+    run_triage_agent(database, settings, opened, clock=lambda: CHECK_AT + timedelta(minutes=1))
+    app = create_app(settings, database)
+    app.state.chat_services = frozen_services(database, settings, CHECK_AT)
+    with TestClient(app) as client:
+        answer = chat(client, None, "escalations")
+    assert answer.status_code == 200, answer.text
+    markdown = answer.json()["markdown"]
+    assert (
+        markdown.count("probable cause: deployment v1.4.0 (") == 2 and "owner on-call #incidents" in markdown
+    )
