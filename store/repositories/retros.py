@@ -151,8 +151,9 @@ def claim_filing(
         _insert(connection, TicketFilingRow)
         .values(fingerprint=fingerprint, sink=sink, status="filing", retro_id=retro_id, claimed_at=now)
         .on_conflict_do_nothing(index_elements=["fingerprint", "sink"])
+        .returning(TicketFilingRow.fingerprint)  # psycopg reports rowcount -1 for these inserts
     )
-    if inserted.rowcount == 1:
+    if inserted.first() is not None:
         return None
     f = TicketFilingRow
     taken = connection.execute(
