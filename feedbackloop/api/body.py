@@ -37,6 +37,8 @@ def _gunzip(data: bytes, max_bytes: int) -> bytes:
         raise PayloadError("invalid_gzip", f"body is not valid gzip: {exc}") from None
     if len(out) > max_bytes or decompressor.unconsumed_tail:
         raise _too_large(len(out), max_bytes, after="decompression")
+    if not decompressor.eof:  # zlib returns what it could of a cut-off stream; a route would read it as empty
+        raise PayloadError("invalid_gzip", "body is not valid gzip: the stream is truncated")
     return out
 
 

@@ -9,7 +9,6 @@ command). A retro is not waited for: the answer carries its id and the URL to po
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -33,7 +32,7 @@ from feedbackloop.chat.commands import (
 )
 from feedbackloop.chat.grammar import MAX_TEXT_CHARS
 from feedbackloop.chat.replies import ChatReply, read_as
-from tools.events.segment import PayloadError
+from tools.events.segment import PayloadError, decode_json
 
 log = logging.getLogger("feedbackloop.chat")
 
@@ -108,10 +107,10 @@ async def chat(request: Request, background: BackgroundTasks) -> Any:
 
 async def _read_body(request: Request) -> ChatBody:
     raw = await read_limited_body(request, MAX_CHAT_BODY_BYTES)
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise PayloadError("invalid_json", 'the body is not JSON; send {"text": …}') from None
+    try:  # strict JSON: nesting beyond Python's limits or a 5,000-digit number is a 400, not a 500
+        payload = decode_json(raw)
+    except PayloadError as error:
+        raise PayloadError("invalid_json", f'{error.message}; send {{"text": …}}') from None
     try:
         return ChatBody.model_validate(payload)
     except ValidationError as error:

@@ -19,7 +19,6 @@ With `/retro` as the slash command the word `retro` may be left out: `/retro las
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -49,14 +48,14 @@ from feedbackloop.chat.commands import (
 )
 from feedbackloop.chat.replies import ChatReply, read_as
 from feedbackloop.settings import Settings
-from tools.events.segment import PayloadError
+from tools.events.segment import PayloadError, decode_json
 from tools.retro.report import slack_escape
 
 log = logging.getLogger("feedbackloop.slack")
 
 MAX_SLACK_BODY_BYTES = 64 * 1024
 POST_TIMEOUT_SECONDS = 10
-SIGNING_SECRET_SETTING = "FEEDBACKLOOP_SLACK_SIGNING_SECRET"
+SIGNING_SECRET_SETTING = "FEEDBACKLOOP_SLACK_SIGNING_SECRET"  # nosec B105: the setting's name, not a secret
 MAX_ID_CHARS = 100
 
 router = APIRouter(tags=["slack"])
@@ -81,6 +80,8 @@ async def verified_body(request: Request) -> bytes:
     signature = request.headers.get("x-slack-signature", "")
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise _unauthorized("X-Slack-Request-Timestamp is missing or not a Unix time")
+    if not _is_utf8(body):  # slack_sdk decodes the body to check it: anything else would be a 500
+        raise _unauthorized("the body is not UTF-8, so it cannot carry a valid Slack signature")
     if not SignatureVerifier(secret.get_secret_value()).is_valid(body, timestamp, signature):
         raise _unauthorized("the Slack signature is invalid or its timestamp is more than 5 minutes off")
     now = datetime.now(UTC)
@@ -90,6 +91,14 @@ async def verified_body(request: Request) -> bytes:
     if not first:
         raise _unauthorized("this Slack request was received already (replay)")
     return body
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _unauthorized(message: str) -> PayloadError:
@@ -180,10 +189,10 @@ async def slack_actions(request: Request, background: BackgroundTasks) -> Respon
     decision and, once every proposed item has one, resumes the retro; the outcome goes to `response_url`.
     Other interactions are acknowledged and ignored."""
     form = _form(await verified_body(request))
-    try:
-        payload = json.loads(form.get("payload", ""))
-    except json.JSONDecodeError:
-        raise PayloadError("invalid_slack_payload", "payload: not JSON") from None
+    try:  # strict JSON: nesting beyond Python's limits or a 5,000-digit number is a 400, not a 500
+        payload = decode_json(form.get("payload", "").encode())
+    except PayloadError as error:
+        raise PayloadError("invalid_slack_payload", f"payload: not JSON ({error.message})") from None
     click = _click(payload) if isinstance(payload, dict) else None
     response_url = payload.get("response_url", "") if isinstance(payload, dict) else ""
     if click is None or not isinstance(response_url, str) or not _postable(response_url):
@@ -204,8 +213,8 @@ def _click(payload: dict[str, Any]) -> Click | None:
         if not isinstance(action, dict) or str(action.get("action_id")) not in ACTION_DECISIONS:
             continue
         try:
-            value = json.loads(str(action.get("value") or ""))
-        except json.JSONDecodeError:
+            value = decode_json(str(action.get("value") or "").encode("utf-8", "surrogatepass"))
+        except PayloadError:
             return None
         if not isinstance(value, dict):
             return None
