@@ -18,7 +18,7 @@ TEMPLATE_DIR = Path(__file__).parent
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     # StrictUndefined: a missing variable is an error, never a silently empty hole in a message.
-    return Environment(
+    return Environment(  # nosec B701  # LLM prompts and markdown, not HTML; HTML templates autoescape
         loader=FileSystemLoader(TEMPLATE_DIR),
         undefined=StrictUndefined,
         keep_trailing_newline=True,

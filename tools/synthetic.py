@@ -148,7 +148,7 @@ def _validate(config: SyntheticConfig) -> None:
 
 def _outline_user(config: SyntheticConfig, index: int) -> tuple[_UserOutline, random.Random]:
     """Draw persona, signup, time to value and churn; more signups early in the period than late."""
-    rng = random.Random(f"{config.seed}:user:{index}")
+    rng = random.Random(f"{config.seed}:user:{index}")  # nosec B311  # seeded synthetic data, not security
     persona = rng.choices(config.personas, config.persona_weights)[0]  # one draw per user
     profile = PERSONA_PROFILES.get(persona, DEFAULT_PROFILE)
     period_seconds = float(config.days * SECONDS_PER_DAY)
@@ -181,7 +181,8 @@ class _UserHistory:
     ) -> None:
         self.outline, self.rng, self.config, self.start = outline, rng, config, start
         self.profile = outline.profile
-        self.error_rng = random.Random(f"{config.seed}:errors:{outline.index}")
+        # bandit B311: seeded synthetic data, not security
+        self.error_rng = random.Random(f"{config.seed}:errors:{outline.index}")  # nosec B311
         self.limit = outline.active_until_seconds - 1.0  # margin so microsecond rounding never reaches `end`
         self.rows: list[tuple[float, int, str, dict[str, Any]]] = []
         self.serial = 0
@@ -416,7 +417,7 @@ def _event(start: datetime, message_id: str, row: _Row, user_id: str | None) -> 
 
 def _system_rows(config: SyntheticConfig, start: datetime) -> list[_Row]:
     """Weekly acquisition spend per persona, weekly infra cost growing with the base, planted deployments."""
-    rng = random.Random(f"{config.seed}:system")
+    rng = random.Random(f"{config.seed}:system")  # nosec B311  # seeded synthetic data, not security
     rows: list[_Row] = []
     period_seconds, weeks = config.days * SECONDS_PER_DAY, math.ceil(config.days / 7)
     user_scale = config.users / 2000
@@ -433,7 +434,7 @@ def _system_rows(config: SyntheticConfig, start: datetime) -> list[_Row]:
             acquisition = {"amount": cost, "channel": channel, "persona": persona}
             rows.append((week_start + 2 * SECONDS_PER_HOUR, "acquisition_cost", acquisition))
     for planted in config.deployments:
-        sha = hashlib.sha1(f"{config.seed}:{planted.version}".encode()).hexdigest()
+        sha = hashlib.sha1(f"{config.seed}:{planted.version}".encode(), usedforsecurity=False).hexdigest()
         release = {"version": planted.version, "service": "api", "environment": "production", "commit": sha}
         rows.append(((planted.day * 24 + DEPLOYMENT_HOUR) * SECONDS_PER_HOUR, "deployment", release))
     return [row for row in rows if 0 <= row[0] < period_seconds]

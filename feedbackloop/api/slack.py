@@ -55,7 +55,7 @@ log = logging.getLogger("feedbackloop.slack")
 
 MAX_SLACK_BODY_BYTES = 64 * 1024
 POST_TIMEOUT_SECONDS = 10
-SIGNING_SECRET_SETTING = "FEEDBACKLOOP_SLACK_SIGNING_SECRET"  # nosec B105: the setting's name, not a secret
+SIGNING_SECRET_SETTING = "FEEDBACKLOOP_SLACK_SIGNING_SECRET"  # nosec B105  # the setting's name, not a secret
 MAX_ID_CHARS = 100
 
 router = APIRouter(tags=["slack"])

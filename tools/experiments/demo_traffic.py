@@ -98,7 +98,7 @@ def _day_events(
     plan: TrafficPlan, day: int, signup: datetime, users: list[tuple[str, str]]
 ) -> Iterator[CanonicalEvent]:
     for index, (user_id, variant) in enumerate(users):
-        rng = random.Random(f"{plan.seed}-{day}-{index}")
+        rng = random.Random(f"{plan.seed}-{day}-{index}")  # nosec B311  # seeded demo data, not security
         persona = rng.choices(plan.personas, plan.persona_weights)[0]
         completion, median_hours = ONBOARDING_BEHAVIOUR[variant]
         rows: list[tuple[str, float, dict[str, Any]]] = [("user_signed_up", 0.0, {"persona": persona})]

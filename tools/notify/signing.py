@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import hmac
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # nosec B105  # the secret's prefix, not a secret
 
 
 def secret_bytes(secret: str) -> bytes:

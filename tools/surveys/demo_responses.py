@@ -79,7 +79,7 @@ def simulate_respondents(
     surveys = {survey.survey_id: survey for survey in service.surveys()}
     answered = dismissed = unopened = 0
     for display_id, survey_id, persona, show_after in displays:
-        rng = random.Random(f"{seed}:{display_id}")
+        rng = random.Random(f"{seed}:{display_id}")  # nosec B311  # seeded demo data, not security
         opened = show_after + timedelta(minutes=rng.uniform(2, 36 * 60))
         roll = rng.random()
         if opened >= until or roll >= ANSWER_PROBABILITY + DISMISS_PROBABILITY:
