@@ -40,6 +40,7 @@ from feedbackloop.chat.approvals import ACTION_DECISIONS, Click, decide
 from feedbackloop.chat.commands import (
     ChatServices,
     answer,
+    help_reply,
     interpret,
     is_retro,
     needs_llm,
@@ -53,10 +54,12 @@ from tools.retro.report import slack_escape
 
 log = logging.getLogger("feedbackloop.slack")
 
-MAX_SLACK_BODY_BYTES = 64 * 1024
+# Slack puts the whole message, blocks included, into a button click's payload: a long retro report is large.
+MAX_SLACK_BODY_BYTES = 1024 * 1024
 POST_TIMEOUT_SECONDS = 10
 SIGNING_SECRET_SETTING = "FEEDBACKLOOP_SLACK_SIGNING_SECRET"  # nosec B105  # the setting's name, not a secret
 MAX_ID_CHARS = 100
+RETRO_KINDS = ("sprint", "last", "deploy", "deployment")  # what may follow `retro` in the grammar
 
 router = APIRouter(tags=["slack"])
 SIGNED = [signed_route("slack")]
@@ -80,6 +83,8 @@ async def verified_body(request: Request) -> bytes:
     signature = request.headers.get("x-slack-signature", "")
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise _unauthorized("X-Slack-Request-Timestamp is missing or not a Unix time")
+    if not signature.isascii():  # slack_sdk compares str with hmac.compare_digest, which refuses non-ASCII
+        raise _unauthorized("X-Slack-Signature is not a Slack signature")
     if not _is_utf8(body):  # slack_sdk decodes the body to check it: anything else would be a 500
         raise _unauthorized("the body is not UTF-8, so it cannot carry a valid Slack signature")
     if not SignatureVerifier(secret.get_secret_value()).is_valid(body, timestamp, signature):
@@ -121,7 +126,7 @@ async def slack_command(request: Request, background: BackgroundTasks) -> Respon
     )
     if needs_llm(text, services):
         if _postable(response_url):
-            background.add_task(_answer_later, text, response_url, services)
+            background.add_task(_answer_later, text, response_url, services, form.get("channel_id", ""))
             return _ephemeral(f"Looking into “{slack_escape(text[:100])}” …")
         return _ephemeral("This question needs a response_url to answer; try `help`.")
     command = grammar.parse(text)
@@ -135,9 +140,10 @@ async def slack_command(request: Request, background: BackgroundTasks) -> Respon
 
 
 def _implied_retro(command: str, text: str) -> str:
-    """`/retro last 14 days` means `retro last 14 days`; other commands' text is taken as it is."""
+    """`/retro last 14 days` means `retro last 14 days`; other text is taken as it is, so `/retro escalations`
+    runs that command and `/retro why did NPS drop?` stays a question for the LLM router."""
     words = text.split()
-    if command.strip().lower() == "/retro" and words and words[0].lower() not in grammar.COMMAND_WORDS:
+    if command.strip().lower() == "/retro" and words and words[0].lower() in RETRO_KINDS:
         return f"retro {text.strip()}"
     return text
 
@@ -167,17 +173,24 @@ def post_to_channel(settings: Settings, channel_id: str, reply: ChatReply) -> bo
     return True
 
 
-def _answer_later(text: str, response_url: str, services: ChatServices) -> None:
-    """A free-form question: the LLM picks the command, which then answers (or starts a retro) as usual."""
-    understood = interpret(text, services)
-    command = understood.command
-    if not is_retro(command):
-        post(response_url, read_as(answer(command, services), understood.routed_from), in_channel=False)
+def _answer_later(text: str, response_url: str, services: ChatServices, channel_id: str = "") -> None:
+    """A free-form question: the LLM picks the command, which then answers (or starts a retro) as usual. A failure
+    is told to the person who asked (they only saw "Looking into …"), and logged."""
+    try:
+        understood = interpret(text, services)
+        command = understood.command
+        if not is_retro(command):
+            post(response_url, read_as(answer(command, services), understood.routed_from), in_channel=False)
+            return
+        started = start_retro(command, services)  # type: ignore[arg-type]
+    except Exception:
+        log.exception("answering the Slack question %r failed", text[:80])
+        post(response_url, help_reply(note="Answering this failed on our side; try again, or `help`."),
+             in_channel=False)  # fmt: skip
         return
-    started = start_retro(command, services)  # type: ignore[arg-type]
     post(response_url, read_as(started, understood.routed_from), in_channel=False)
     if started.retro_id is not None:
-        _run_and_post(started.retro_id, response_url, services)
+        _run_and_post(started.retro_id, response_url, services, channel_id)
 
 
 # ---- the buttons --------------------------------------------------------------------------------------------------

@@ -71,6 +71,16 @@ def test_a_signed_request_is_answered_and_every_bad_one_refused(client: TestClie
         "X-Slack-Request-Timestamp": "yesterday"})  # fmt: skip
     assert not_a_time.status_code == 401, not_a_time.text
 
+    # raw header bytes, as any client may send: not ASCII, so not a Slack signature (401, not a 500)
+    raw_headers = [
+        (name.encode(), value.encode()) for name, value in headers.items() if name != "X-Slack-Signature"
+    ]
+    raw_headers.append((b"X-Slack-Signature", "v0=\u00e9".encode()))
+    non_ascii = client.post(
+        "/integrations/slack/commands", content=command_body(text="kpis"), headers=raw_headers
+    )
+    assert non_ascii.status_code == 401, non_ascii.text
+
     # the buttons' route checks the same way
     actions = urlencode({"payload": json.dumps({"type": "block_actions", "actions": []})}).encode()
     assert (
@@ -247,3 +257,15 @@ def test_when_the_response_url_has_expired_the_bot_token_posts_the_report_to_the
         assert message["blocks"][0]["text"]["text"] == "Sprint retro"
     finally:
         server.close()
+
+
+def test_the_retro_slash_command_implies_retro_only_before_a_retro_kind() -> None:
+    from feedbackloop.api.slack import _implied_retro
+
+    assert _implied_retro("/retro", "last 14 days") == "retro last 14 days"
+    assert _implied_retro("/retro", "Sprint 48") == "retro Sprint 48"
+    assert _implied_retro("/retro", "deploy v1.4.0") == "retro deploy v1.4.0"
+    assert _implied_retro("/retro", "escalations") == "escalations"
+    # a question stays a question, for the LLM router (with `retro` in front it would be a mistyped command)
+    assert _implied_retro("/retro", "why did NPS drop for networks?") == "why did NPS drop for networks?"
+    assert _implied_retro("/feedbackloop", "last 14 days") == "last 14 days"
