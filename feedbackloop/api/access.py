@@ -389,6 +389,39 @@ def _document_access(app: FastAPI) -> None:
                     operation["security"] = [{"ApiKey": []}, *basic]
                 else:
                     operation["security"] = []
+                _document_refusals(operation.setdefault("responses", {}), rule)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_REFUSAL_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    }
+}
+
+
+def _document_refusals(responses: dict[str, Any], rule: AccessRule) -> None:
+    """The refusals every operation of `rule` can answer, where the route does not describe them itself: a
+    client generated from the OpenAPI (and the schema fuzzer) must find each status it can receive."""
+    refusals: dict[str, str] = {}
+    if rule.kind == "scope":
+        refusals["401"] = "no API key, or an unknown, revoked or unreadable one (WWW-Authenticate says which)"
+        refusals["403"] = f"a valid API key whose scope does not cover '{rule.scope}'"
+    elif rule.kind == "signed":
+        refusals["401"] = f"the {rule.signed_by} signature is missing, stale or does not verify"
+        refusals["503"] = f"the {rule.signed_by} signing secret is not configured"
+    for status, description in refusals.items():
+        documented = responses.setdefault(status, {"description": description, "content": _REFUSAL_BODY})
+        if rule.kind == "scope" and status == "401":
+            challenge = {
+                "description": "Bearer (Basic for a browser opening a page)",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^(Bearer|Basic) "},
+            }
+            documented.setdefault("headers", {})["WWW-Authenticate"] = challenge

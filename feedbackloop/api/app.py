@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             {"code": "invalid_request", "message": f"{field}: {first['msg']}"}, status_code=400
         )
 
+    _document_validation_errors(app)
+
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(metrics.router)
@@ -101,3 +104,34 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(github.router)
     install_observability(app, process_metrics)  # last: request ids and figures cover every other middleware
     return app
+
+
+_VALIDATION_SCHEMA_REF = "#/components/schemas/HTTPValidationError"
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """FastAPI documents a 422 `HTTPValidationError` on every route with parameters; this app answers a request
+    that fails them with 400 `{code: invalid_request, message}` (the handler above), so the OpenAPI says that."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                declared = responses.get("422", {}).get("content", {}).get("application/json", {})
+                if declared.get("schema", {}).get("$ref") != _VALIDATION_SCHEMA_REF:
+                    continue  # a route's own 422 (experiments, surveys, escalations) stays
+                del responses["422"]
+                responses.setdefault("400", {"description": "a parameter is missing or invalid (named)"})
+                responses["400"].setdefault("content", {"application/json": {"schema": _ERROR_SCHEMA}})
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+}
