@@ -14,8 +14,9 @@ event (docs/hooks.md).
   tag or release branch, else the first 12 characters of the commit (a deployment of the default branch or of a
   bare sha has no better name); environment = `deployment.environment`; commit = `deployment.sha`; url = the
   status's `environment_url`, else its `log_url` / `target_url`; deployed_at = the status's `created_at`.
-- `X-GitHub-Delivery` (the same for a redelivery of one event) is the replay key: a second delivery with the same
-  id answers 200 with `duplicate: true` and does nothing.
+- The deployment status's `id`, from the signed body, is the replay key (`X-GitHub-Delivery` is not signed: a
+  captured body resent under a fresh delivery id would otherwise act again): a second delivery of the same status
+  answers 200 with `duplicate: true` and does nothing.
 """
 
 from __future__ import annotations
@@ -92,13 +93,23 @@ async def github_webhook(request: Request, background: BackgroundTasks) -> JSONR
     if state_name != "success":
         return ignored(f"deployment_status state is {state_name!r}; only success records a deployment")
     try:
-        delivery_id = check_delivery_id(request.headers.get("x-github-delivery", ""), "X-GitHub-Delivery")
+        delivery_id = status_delivery_id(status)
         deployment = github_deployment(payload, now=datetime.now(UTC))
         hooks = deploy_hooks(request)
         outcome = await run_in_threadpool(hooks.record, deployment, source="github", delivery_id=delivery_id)
     except DeployHookError as error:
         return invalid(error)
     return hook_answer(hooks, outcome, background, run_immediate=False)
+
+
+def status_delivery_id(status: Any) -> str:
+    """The replay key, from the signed body: the deployment status's id. X-GitHub-Delivery is not signed, so a
+    captured body replayed under a fresh delivery id must still be the same delivery (and a repository and an
+    organisation webhook both sending one status record it once)."""
+    status_id = status.get("id") if isinstance(status, dict) else None
+    if isinstance(status_id, bool) or not isinstance(status_id, int) or status_id <= 0:
+        raise DeployHookError("deployment_status.id", "must be the status's positive integer id")
+    return check_delivery_id(f"deployment-status-{status_id}", "deployment_status.id")
 
 
 def verify_github_signature(secret: str, presented: str | None, body: bytes) -> None:

@@ -81,7 +81,10 @@ def deployment_status_payload(
         "action": "created",
         "deployment_status": {
             "url": "https://api.github.com/repos/octo-org/sponsor-api/deployments/42/statuses/7",
-            "id": 7,
+            "id": int(
+                hashlib.sha256(f"{ref}|{created_at}|{state}|{environment}".encode()).hexdigest()[:8], 16
+            )
+            + 1,
             "node_id": "DES_kwDOA",
             "state": state,
             "description": "Deployment finished successfully.",
