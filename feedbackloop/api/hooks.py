@@ -153,7 +153,7 @@ def verify_standard_webhook(secret: str, headers: Headers, body: bytes, now: dat
         raise _unsigned(
             f"missing {', '.join(missing)}: a signed request carries all of {', '.join(SIGNATURE_HEADERS)}"
         )
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:  # "²".isdigit() is True
         raise _unsigned("webhook-timestamp must be whole seconds since 1970")
     if abs(now.timestamp() - int(timestamp)) > TOLERANCE_SECONDS:
         raise _unsigned(

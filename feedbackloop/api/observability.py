@@ -56,6 +56,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 UNMATCHED_ROUTE = "unmatched"  # 404s: one label value, whatever paths scanners try
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # others: "other"
 RETRO_STATUSES = ("scheduled", "running", "awaiting_approval", "completed", "failed")
 
 router = APIRouter(tags=["operations"])
@@ -146,23 +147,30 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500  # unless a response starts: an exception escaped the app
+        answered: float | None = None  # when the body's last byte went out
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = time.perf_counter()
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
+            # Starlette runs a response's background tasks (a chat retro, a deploy hook's retro) inside this call,
+            # after the body: the latency is until the answer was sent, not until those finish.
+            elapsed = (answered if answered is not None else time.perf_counter()) - started
             self._record(scope, status, elapsed)
             request_id_var.reset(token)
 
     def _record(self, scope: Scope, status: int, elapsed_seconds: float) -> None:
+        # Any token is a valid HTTP method; a label per invented one would let anyone grow the series without bound.
         method = str(scope.get("method", ""))
+        method = method if method in KNOWN_METHODS else "other"
         route = route_template(scope)
         self.metrics.requests.labels(method, route, str(status)).inc()
         self.metrics.duration.labels(method, route).observe(elapsed_seconds)

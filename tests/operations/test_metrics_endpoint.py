@@ -212,6 +212,17 @@ def test_requests_are_counted_under_their_route_template(client: TestClient) -> 
     assert not any("esc_a" in str(labels) or "12345" in str(labels) for _, labels in samples)
 
 
+def test_an_invented_method_is_counted_as_other(client: TestClient) -> None:
+    for invented in ("XYZZY", "FOO", "BAR"):
+        client.request(invented, "/whatever")
+    _, samples = scrape(client)
+    assert (
+        value(samples, "feedbackloop_http_requests_total", method="other", route="unmatched", status="404")
+        == 3
+    )
+    assert not any(name in str(labels) for name in ("XYZZY", "FOO", "BAR") for _, labels in samples)
+
+
 def test_metrics_needs_a_read_key(database: Database, tmp_path: Path) -> None:
     settings = Settings(database_url=database.url, auth="on")
     with database.write() as connection:
