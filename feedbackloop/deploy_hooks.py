@@ -268,8 +268,9 @@ class DeployHooks:
             deployed_at=deployment.deployed_at.isoformat(), approve="auto",
         )  # fmt: skip
         self.runner.schedule(request, run_after, retro_id=retro_id)
-        status = "running" if deployment.immediate and self.runner.claim_due(retro_id) else None
-        return self._retro_state(retro_id, bake_hours, status)
+        # A worker polling for due retros may claim an immediate one first: only the claimer runs it.
+        claimed = deployment.immediate and self.runner.claim_due(retro_id)
+        return self._retro_state(retro_id, bake_hours, "running" if claimed else None) | {"run_here": claimed}
 
     def _bake_hours(self, deployment: Deployment) -> int:
         """The configured bake window; for an immediate retro, the whole hours of it that have passed."""

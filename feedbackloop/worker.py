@@ -51,6 +51,9 @@ log = logging.getLogger("feedbackloop.worker")
 
 DEFAULT_DELIVER_SECONDS = 10.0
 SCHEDULED_RETRO_SECONDS = 60.0  # how often the loop looks for scheduled retros that are due
+RETRO_STOP_WAIT_SECONDS = (
+    30.0  # on SIGTERM, how long a running retro may take to finish before the worker exits
+)
 DELIVERY_BATCH = 100  # messages claimed per pass
 MAX_PASSES_PER_DELIVERY = 10  # a backlog is worked off in passes, up to this many per job
 # The worker's advisory lock on PostgreSQL: this class id ("fbwk") and a hash of the schema.
@@ -240,6 +243,14 @@ class Worker:
             self._retros = retro_runner(database=self.database, settings=self.settings, clock=self.clock)
         return self._retros
 
+    def resume_orphaned_retros(self, limit: int = DUE_RETROS_PER_PASS) -> int:
+        """Resume retros left running by a process that is gone (an API instance restarted before its background
+        run started, a crashed run whose claim has expired); each from its checkpoint. Returns how many."""
+        outcomes = self.retros().resume_orphaned(limit)
+        for outcome in outcomes:
+            log.info("orphaned retro %s resumed: %s", outcome["retro_id"], outcome["status"])
+        return len(outcomes)
+
     def run_due_retros(self, limit: int = DUE_RETROS_PER_PASS) -> int:
         """Run the scheduled retros that are due (up to `limit`), each claimed first so no other worker runs it;
         a failed one is recorded on the retro and logged. Returns how many ran."""
@@ -293,7 +304,11 @@ class Worker:
         log.info("worker started: escalation check every %d min, delivery every %g s, experiment refresh every %d min, "
                  "scheduled retros every %g s", self.check_minutes, self.deliver_seconds, self.refresh_minutes,
                  SCHEDULED_RETRO_SECONDS)  # fmt: skip
-        next_check = next_delivery = next_refresh = next_retros = time.monotonic()
+        next_check = next_delivery = next_refresh = time.monotonic()
+        # Retros take minutes (an LLM, ticket sinks): they run on their own thread, so checks and delivery keep
+        # their intervals meanwhile.
+        retros = threading.Thread(target=self._retro_loop, args=(stop,), name="scheduled-retros", daemon=True)
+        retros.start()
         while not stop.is_set():
             if time.monotonic() >= next_refresh:
                 self._guarded("experiment refresh", self.refresh_experiments, [])
@@ -306,12 +321,21 @@ class Worker:
             if not stop.is_set() and time.monotonic() >= next_delivery:
                 self._guarded("delivery", lambda: self.deliver(stop=stop), [])
                 next_delivery = max(next_delivery + self.deliver_seconds, time.monotonic())
-            if not stop.is_set() and time.monotonic() >= next_retros:
-                self._guarded("scheduled retros", self.run_due_retros, [])
-                next_retros = max(next_retros + SCHEDULED_RETRO_SECONDS, time.monotonic())
-            wake = min(next_check, next_delivery, next_refresh, next_retros)
+            wake = min(next_check, next_delivery, next_refresh)
             stop.wait(max(0.0, wake - time.monotonic()))
+        retros.join(RETRO_STOP_WAIT_SECONDS)
+        if retros.is_alive():  # its claim is taken over by the next worker (checkpointed: nothing is lost)
+            log.warning(
+                "worker stopped with a retro still running; the next worker resumes it from its checkpoint"
+            )
         log.info("worker stopped")
+
+    def _retro_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._guarded("scheduled retros", self.run_due_retros, [])
+            if not stop.is_set():
+                self._guarded("orphaned retros", self.resume_orphaned_retros, [])
+            stop.wait(SCHEDULED_RETRO_SECONDS)
 
     @staticmethod
     def _guarded(name: str, job: Callable[[], Result], errors: list[str]) -> Result | None:

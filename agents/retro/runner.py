@@ -34,6 +34,8 @@ MAX_CONCURRENT_GATHERS = 3  # gather branches at once: each holds a database con
 # A run's claim on its retro. Longer than any run (six LLM attempts at the timeout bound it), so a claim this old
 # belongs to a process that died, and `retro resume` may take it over.
 RUN_LEASE = timedelta(minutes=30)
+# A retro left `running` with no run claim this long was started by a process that died before running it.
+ORPHAN_AFTER = timedelta(minutes=10)
 RESUME = object()  # graph input: continue from the last checkpoint
 GraphInput = RetroState | Command[Any] | object | None
 
@@ -98,10 +100,32 @@ class RetroRunner:
             due = retro_sql.due_scheduled_retros(connection, self.context.clock(), limit)
         return [self.run_claimed(retro_id) for retro_id in due if self.claim_due(retro_id)]
 
+    def resume_orphaned(self, limit: int = DUE_RETROS_PER_PASS) -> list[dict[str, Any]]:
+        """Resume up to `limit` retros whose run nobody holds: status running but unclaimed (or claimed longer ago
+        than the lease) and untouched for ORPHAN_AFTER. A run another process took meanwhile is left to it."""
+        now = self.context.clock()
+        with self.context.database.read() as connection:
+            orphaned = retro_sql.orphaned_running_retros(
+                connection, now - ORPHAN_AFTER, now - RUN_LEASE, limit
+            )
+        outcomes: list[dict[str, Any]] = []
+        for retro_id in orphaned:
+            try:
+                result = self.resume(retro_id)
+            except RetroStateError as exc:
+                outcomes.append({"retro_id": retro_id, "status": "running elsewhere", "error": str(exc)})
+                continue
+            outcomes.append(
+                {"retro_id": retro_id, "status": result.get("status", "completed"), "error": None}
+            )
+        return outcomes
+
     def run_claimed(self, retro_id: str) -> dict[str, Any]:
         """Run a retro this process claimed with `claim_due`: its id, status and the error when it failed."""
         try:
             result = self.run(retro_id)
+        except RetroStateError as exc:  # another process runs it: its run, not ours to mark failed
+            return {"retro_id": retro_id, "status": "running elsewhere", "error": str(exc)}
         except Exception as exc:  # recorded on the retro; the caller (the worker) goes on with the next one
             error = f"{type(exc).__name__}: {exc}"
             self._record(retro_id, "failed", None, error)

@@ -80,7 +80,10 @@ def hook_answer(
 ) -> JSONResponse:
     """201 for a new delivery, 200 for a duplicate; an immediate retro this delivery claimed runs after it."""
     retro = outcome.get("retro") or {}
-    if run_immediate and not outcome["duplicate"] and retro.get("status") == "running":
+    run_here = retro.pop(
+        "run_here", False
+    )  # this delivery claimed the retro (not a worker that polled first)
+    if run_immediate and run_here and not outcome["duplicate"]:
         background.add_task(hooks.run_retro, retro["id"])  # a sync function: Starlette runs it in a thread
     return JSONResponse(outcome, status_code=200 if outcome["duplicate"] else 201)
 

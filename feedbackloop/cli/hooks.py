@@ -94,7 +94,8 @@ def _record_here(deployment: Any, database_url: str | None) -> dict[str, Any]:
         hooks = DeployHooks(database, settings)
         outcome = hooks.record(deployment, source="deploy")
         retro = outcome.get("retro") or {}
-        if deployment.immediate and not outcome["duplicate"] and retro.get("status") == "running":
+        run_here = retro.pop("run_here", False)  # claimed by this call, not by a worker that polled first
+        if deployment.immediate and run_here and not outcome["duplicate"]:
             with console.status(f"running the deployment retro {retro['id']} …"):
                 ran = hooks.run_retro(retro["id"])
             outcome["retro"] = {**retro, "status": ran["status"], "error": ran["error"]}

@@ -63,6 +63,25 @@ def due_scheduled_retros(connection: Connection, now: datetime, limit: int) -> l
     return list(connection.execute(statement).scalars())
 
 
+def orphaned_running_retros(
+    connection: Connection, untouched_since: datetime, claimed_before: datetime, limit: int
+) -> list[str]:
+    """Ids of retros `running` that nobody runs: no run claim, or a claim older than the lease, and not updated
+    since `untouched_since`; the oldest first."""
+    r = RetroRow
+    statement = (
+        select(r.id)
+        .where(
+            r.status == "running",
+            r.updated_at < untouched_since,
+            or_(r.run_owner.is_(None), r.run_claimed_at < claimed_before),
+        )
+        .order_by(r.updated_at, r.id)
+        .limit(limit)
+    )
+    return list(connection.execute(statement).scalars())
+
+
 def claim_scheduled(connection: Connection, retro_id: str, now: datetime) -> bool:
     """Move a due scheduled retro to running in one statement; of two workers racing, exactly one gets True."""
     r = RetroRow

@@ -155,3 +155,24 @@ def test_a_delivery_is_claimed_once_and_an_abandoned_claim_is_taken_over(databas
         assert row is not None and row["outcome"] == {"answered": True}
         hook_deliveries.release_delivery(connection, "github", "d-1")
         assert hook_deliveries.delivery(connection, "github", "d-1") is None
+
+
+def test_a_retro_whose_background_run_never_started_is_resumed_by_the_worker(
+    database: Database, tmp_path: Path
+) -> None:
+    """An API instance accepted an immediate hook (the retro claimed: running) and restarted before its background
+    run began: nobody holds the run. After ORPHAN_AFTER the worker resumes it, once; a fresh one is left alone."""
+    from agents.retro.runner import ORPHAN_AFTER
+
+    clock = Clock(DEPLOYED_AT + timedelta(hours=25))
+    hooks = hooks_on(database, tmp_path, clock)
+    outcome = record(hooks, "v2.3.0", DEPLOYED_AT, immediate=True)  # claimed here, and never run
+    retro = outcome["retro"]
+    assert isinstance(retro, dict) and retro["status"] == "running"
+    worker = Worker(database, settings_for(database, tmp_path), notifiers={}, clock=clock)
+    assert worker.resume_orphaned_retros() == 0  # it may still be about to run
+    clock.now += ORPHAN_AFTER + timedelta(minutes=1)
+    assert worker.resume_orphaned_retros() == 1
+    [row] = retro_rows(database)
+    assert row["status"] == "completed", row["error"]
+    assert worker.resume_orphaned_retros() == 0
