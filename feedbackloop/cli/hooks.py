@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.markup import escape
 
 from feedbackloop.cli.root import DatabaseOption, console, errors, fail, load_settings, open_database
 
@@ -142,7 +143,8 @@ def _print_outcome(outcome: dict[str, Any]) -> None:
         console.print("[yellow]already recorded[/]: this deployment was sent before; nothing was done again")
     if deployment:
         console.print(
-            f"deployment [bold]{deployment['version']}[/] of {deployment['service']} ({deployment['environment']}) "
+            f"deployment [bold]{escape(deployment['version'])}[/] of {escape(deployment['service'])} "
+            f"({escape(deployment['environment'])}) "
             f"at {deployment['deployed_at']}"
         )
     check = outcome.get("escalation_check") or {}
@@ -153,10 +155,10 @@ def _print_outcome(outcome: dict[str, Any]) -> None:
             f"{check['fired']} fired; active escalations near this deployment: {attributed}"
         )
     elif check:
-        console.print(f"escalation check: {check['status']}: {check.get('reason') or check.get('error')}")
+        console.print(f"escalation check: {check['status']}: {escape(str(check.get('reason') or check.get('error')))}")
     retro = outcome.get("retro") or {}
     if retro:
         when = f" (runs after {retro['run_after']})" if retro.get("status") == "scheduled" else ""
         console.print(f"deployment retro {retro['id']}: {retro['status']}{when}")
         if retro.get("error"):
-            console.print(f"  [red]{retro['error']}[/]")
+            console.print(f"  [red]{escape(str(retro['error']))}[/]")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from feedbackloop.cli.root import (
@@ -60,8 +61,8 @@ def keys_create(
     if output_format == "json":
         typer.echo(json.dumps({"key": created.key, **created.record.as_dict()}))
     else:
-        console.print(f"created {created.record.scope} key [bold]{created.record.id}[/] {name}".rstrip())
-        typer.echo(created.key)
+        typer.echo(created.key)  # first: nothing decorative may stand between the user and the key
+        console.print(f"created {created.record.scope} key [bold]{created.record.id}[/] {escape(name)}".rstrip())
     errors.print(
         "[yellow]warning:[/] store this key now: it is not shown again (only its hash is kept). Send it as "
         "'Authorization: Bearer <key>'."
@@ -83,8 +84,8 @@ def keys_list(output_format: OutputFormat = "table", database_url: DatabaseOptio
         return
     table = Table("id", "name", "scope", "created (UTC)", "last used", "revoked")
     for record in records:
-        table.add_row(record.id, record.name, record.scope, _when(record.created_at), _when(record.last_used_at),
-                      _when(record.revoked_at))  # fmt: skip
+        table.add_row(record.id, escape(record.name), record.scope, _when(record.created_at),
+                      _when(record.last_used_at), _when(record.revoked_at))  # fmt: skip
     console.print(table)
 
 

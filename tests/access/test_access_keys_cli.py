@@ -64,3 +64,12 @@ def test_bad_input_exits_2_naming_the_option(database: Database) -> None:
     assert code == 2 and "nosuchid" in err and "keys list" in err
     _code, out, _err = _invoke(database, "keys", "list", "--format", "json")
     assert json.loads(out) == {"keys": []}
+
+
+def test_names_with_rich_markup_are_printed_as_written(database: Database) -> None:
+    """`[/]` in a name must neither break `keys create` (losing the key) nor `keys list` afterwards."""
+    code, out, err = _invoke(database, "keys", "create", "--scope", "read", "--name", "ops [/] [bold]x")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("fbl_") and "ops [/] [bold]x" in out
+    code, table, err = _invoke(database, "keys", "list")
+    assert code == 0 and "ops [/] [bold]x" in table, err

@@ -48,7 +48,9 @@ def test_a_successful_deployment_status_records_the_deployment_and_schedules_its
     response = deliver(client, payload, delivery="f1c2a3b4-cc78-11e3-81ab-4c9367dc0958")
     assert response.status_code == 201, response.text
     outcome = response.json()
-    status_key = f"deployment-status-{payload['deployment_status']['id']}"  # the signed body's id, not the header
+    status_key = (
+        f"deployment-status-{payload['deployment_status']['id']}"  # the signed body's id, not the header
+    )
     assert outcome["delivery"] == {"source": "github", "id": status_key}
     assert outcome["escalation_check"]["status"] == "ran"
 
