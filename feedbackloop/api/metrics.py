@@ -15,14 +15,22 @@ router = APIRouter(tags=["metrics"])
 
 Days = Annotated[int, Query(ge=1, le=3660, description="window length in days")]
 End = Annotated[str | None, Query(description="window end, ISO 8601 with offset (default now)")]
-Persona = Annotated[str | None, Query(max_length=64, description="only this persona")]
+# No control characters: a metric name is inlined (escaped) into the CREATE TABLE … AS SELECT that materializes
+# its units, where SQLite refuses a NUL with an error; PostgreSQL cannot compare text holding one either.
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+Persona = Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL, description="only this persona")]
 
 
 @router.get("/v1/metrics/{category}", dependencies=[require_scope(Scope.READ)])
 async def get_metric(
     request: Request,
     category: Annotated[
-        str, Path(max_length=255, description="time_to_value, report_accuracy, … or a custom name")
+        str,
+        Path(
+            max_length=255,
+            pattern=NO_CONTROL,
+            description="time_to_value, report_accuracy, … or a custom name",
+        ),
     ],
     days: Days = 30,
     end: End = None,
