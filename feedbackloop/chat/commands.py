@@ -300,7 +300,14 @@ def retro_report(result: dict[str, Any]) -> ChatReply:
 
 
 def retro_failed(retro_id: str, error: BaseException) -> ChatReply:
-    message = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+    # The retro's own error (the runner's words) is shown; anything else by its kind only — a driver's message
+    # can carry SQL and host names into a channel, and the log has the whole story.
+    text = (
+        str(error)
+        if isinstance(error, RetroInputError | RuntimeError)
+        else f"{type(error).__name__} (see the log)"
+    )
+    message = " ".join(text.split())[:300]
     return reply(
         "retro",
         lambda d: Section(
