@@ -116,7 +116,7 @@ def validate(state: TriageState, runtime: Context) -> dict[str, Any]:
             answered = TriageDraft.model_validate(drafts[incident.incident_id])
             check = check_draft(answered, evidence)
             # With no grounded cause left, the LLM's summary may state a cause that was rejected: all rules then.
-            draft = merge_with_rules(check, answered, rules) if check.valid_causes else rules
+            draft = merge_with_rules(check, answered, rules, evidence) if check.valid_causes else rules
             source = "llm" if check.valid_causes else "rules"
             notes = [f"{incident.incident_id}: dropped {issue}" for issue in check.issues]
             if not check.valid_causes:
