@@ -191,9 +191,18 @@ def authorize(request: Request, scope: Scope, body_key: str | None = None) -> Ap
     earlier = getattr(request.state, _IDENTITY_STATE, None)
     if isinstance(earlier, ApiIdentity) and earlier.scope.covers(scope):
         return earlier
-    presented = _presented_key(request.headers.get("authorization", ""), body_key)
+    header = request.headers.get("authorization", "")
+    presented = _presented_key(header, body_key)
     if presented is None:
         raise _missing_key(request, scope)
+    if header.strip().lower().startswith("basic") and _cross_site_write(request, settings):
+        raise AccessError(
+            "forbidden",
+            "a browser request from another site cannot use the Basic credentials a browser keeps; send "
+            "'Authorization: Bearer <key>', or list the site in FEEDBACKLOOP_CORS_ORIGINS",
+            status=403,
+            challenge='Bearer realm="feedbackloop"',
+        )
     identity = _identify(request, presented)
     if not identity.scope.covers(scope):
         log.info("refused %s %s: key %s has scope %s, needs %s",
@@ -207,6 +216,25 @@ def authorize(request: Request, scope: Scope, body_key: str | None = None) -> Ap
         )
     setattr(request.state, _IDENTITY_STATE, identity)
     return identity
+
+
+def _cross_site_write(request: Request, settings: Settings) -> bool:
+    """A state-changing request another site's page made a browser send. Browsers cache the Basic credentials a
+    user typed for the dashboard and attach them to any request to this host, so such a request must not count as
+    that user's (CSRF). A server-side client (Segment's) sends neither Origin nor Sec-Fetch-Site; a browser SDK's
+    site is listed in FEEDBACKLOOP_CORS_ORIGINS."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is not None and origin in settings.cors_origins:
+        return False
+    if origin is not None and origin != _own_origin(request):
+        return True
+    return request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site")
+
+
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 BROWSER_CHALLENGE = 'Basic realm="feedbackloop: enter an API key as the user name", charset="UTF-8"'

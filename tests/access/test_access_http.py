@@ -187,7 +187,9 @@ def test_openapi_names_the_security_of_each_operation(database: Database) -> Non
     assert spec["paths"]["/v1/kpis"]["get"]["x-feedbackloop-access"] == "read key"
 
 
-def test_a_browser_opening_the_dashboard_is_asked_for_the_key_as_basic_credentials(database: Database) -> None:
+def test_a_browser_opening_the_dashboard_is_asked_for_the_key_as_basic_credentials(
+    database: Database,
+) -> None:
     """A browser cannot send a Bearer header; challenged with Basic, it asks its user, who enters a read key."""
     keys = make_keys(database)
     page = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -204,3 +206,30 @@ def test_a_browser_opening_the_dashboard_is_asked_for_the_key_as_basic_credentia
         assert ingest_only.status_code == 403
         api = client.get("/v1/kpis?days=7")  # an API client keeps the Bearer challenge
         assert api.status_code == 401 and api.headers["www-authenticate"].startswith("Bearer ")
+
+
+def test_cached_basic_credentials_cannot_be_used_by_another_sites_page(database: Database) -> None:
+    """CSRF: a browser that was given a key for the dashboard attaches it to any request to this host, so a
+    state-changing request another site's page made must not count as that user's."""
+    keys = make_keys(database)
+    chat = {"text": "help", "user": "ana", "channel": "#growth"}
+    basic = _basic(keys.admin)
+    with keyed_client(database, cors_origins=["https://app.example.com"]) as client:
+        cross_site = client.post("/v1/chat", json=chat, headers={**basic, "Origin": "https://evil.example",
+                                                                  "Sec-Fetch-Site": "cross-site"})  # fmt: skip
+        assert cross_site.status_code == 403 and "another site" in cross_site.json()["message"]
+        fetch_metadata_only = client.post(
+            "/v1/chat", json=chat, headers={**basic, "Sec-Fetch-Site": "cross-site"}
+        )
+        assert fetch_metadata_only.status_code == 403
+        # a listed browser SDK's site, a server-side client (no Origin), and Bearer from anywhere still work
+        sdk_headers = {**_basic(keys.ingest), "Origin": "https://app.example.com"}
+        listed = client.post("/v1/batch", json=_batch("c1"), headers=sdk_headers)
+        assert listed.status_code == 200, listed.text
+        assert client.post("/v1/chat", json=chat, headers=basic).status_code == 200
+        bearer_cross = client.post(
+            "/v1/chat", json=chat, headers={**bearer(keys.admin), "Origin": "https://evil.example"}
+        )
+        assert bearer_cross.status_code == 200
+        reading = client.get("/v1/kpis?days=7", headers={**_basic(keys.read), "Sec-Fetch-Site": "cross-site"})
+        assert reading.status_code == 200  # reads change nothing (and CORS keeps their answers from the page)
