@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -113,6 +114,12 @@ def _post(api_url: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST the deployment to the service; its refusal or absence is exit 1 (2 for a field it names)."""
     if not api_url.startswith(("http://", "https://")):
         raise fail(f"--api-url: {api_url!r} is not an http(s) URL")
+    host = urlsplit(api_url).hostname or ""
+    if api_url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
+        # The key travels in the Authorization header: in clear text only to this machine.
+        raise fail(
+            f"--api-url: {api_url!r} would send the API key unencrypted; use https:// (http only to localhost)"
+        )
     endpoint = api_url.rstrip("/") + "/v1/hooks/deploy"
     key = os.environ.get(API_KEY_VARIABLE, "").strip()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -155,7 +162,9 @@ def _print_outcome(outcome: dict[str, Any]) -> None:
             f"{check['fired']} fired; active escalations near this deployment: {attributed}"
         )
     elif check:
-        console.print(f"escalation check: {check['status']}: {escape(str(check.get('reason') or check.get('error')))}")
+        console.print(
+            f"escalation check: {check['status']}: {escape(str(check.get('reason') or check.get('error')))}"
+        )
     retro = outcome.get("retro") or {}
     if retro:
         when = f" (runs after {retro['run_after']})" if retro.get("status") == "scheduled" else ""

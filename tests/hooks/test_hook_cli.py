@@ -117,6 +117,10 @@ def test_direct_mode_immediate_runs_the_retro_before_it_exits(database: Database
         (["--service", "sponsor-api", "--version", "v1", "--format", "xml"], "--format"),
         (["--service", "sponsor-api", "--version", "v1", "--immediate"], "--immediate"),
         (["--service", "sponsor-api", "--version", "v1", "--api-url", "ftp://x"], "--api-url"),
+        (
+            ["--service", "sponsor-api", "--version", "v1", "--api-url", "http://feedbackloop.internal"],
+            "--api-url",
+        ),
     ],
 )
 def test_bad_options_exit_2_naming_the_option(database: Database, arguments: list[str], option: str) -> None:
