@@ -12,9 +12,14 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+# PostgreSQL SQLSTATEs of a server that is going away or not yet back: admin/crash shutdown, cannot connect now,
+# too many connections. Class 08 (connection exceptions) counts too.
+_POSTGRES_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 
 class DatabaseURLError(ValueError):
@@ -75,3 +80,27 @@ def _sqlite_engine(url: URL, **engine_options: Any) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database is away or busy for now — a condition that passes, so the caller should
+    retry the same request later: SQLite's write lock still taken when the busy timeout ran out; PostgreSQL
+    unreachable, restarting or out of connections (a lost connection, SQLSTATE 08xxx or 57P01–57P03, 53300); no
+    pooled connection free within the pool's timeout. Anything else (a constraint, a missing table) is not."""
+    if isinstance(error, PoolTimeoutError):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    original = error.orig
+    sqlite_name = getattr(original, "sqlite_errorname", None)
+    if sqlite_name is not None:
+        return str(sqlite_name).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+    if type(original).__module__.split(".")[0] != "psycopg":
+        return False
+    state = getattr(original, "sqlstate", None)
+    # psycopg reports a refused or dropped connection as OperationalError without a SQLSTATE.
+    return state is None or state.startswith("08") or state in _POSTGRES_UNAVAILABLE_STATES

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from feedbackloop.api import (
     escalations,
@@ -32,12 +34,16 @@ from feedbackloop.api.survey_bodies import install_survey_errors
 from feedbackloop.settings import Settings, get_settings
 from feedbackloop.worker import escalation_service
 from store.database import Database
+from store.engine import database_unavailable
 from tools.events.segment import PayloadError
 from tools.personas import load_registry
 from tools.surveys.service import SurveyService
 from tools.tickets.registry import TicketSinkConfigError
 
 log = logging.getLogger("feedbackloop")
+# What a 503 for a database that is away or busy asks clients to wait before retrying (Segment's and PostHog's
+# clients honour Retry-After; the request changed nothing, and every write door is idempotent).
+DATABASE_RETRY_AFTER_SECONDS = 1
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -80,6 +86,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         }
         return JSONResponse(body, status_code=503)
 
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeoutError, _database_error)
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
@@ -104,6 +113,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(github.router)
     install_observability(app, process_metrics)  # last: request ids and figures cover every other middleware
     return app
+
+
+async def _database_error(_request: Request, error: Exception) -> JSONResponse:
+    """A database that is away or busy (restarting, locked past the busy timeout) is a 503 with Retry-After, so
+    clients retry; any other database error stays a 500."""
+    if not database_unavailable(error):
+        raise error
+    log.warning(
+        "database unavailable, answered 503: %s", type(getattr(error, "orig", None) or error).__name__
+    )
+    body = {
+        "code": "database_unavailable",
+        "message": "the database is unavailable or busy (restarting, or locked by another writer); "
+        f"retry in {DATABASE_RETRY_AFTER_SECONDS} s",
+    }
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
 
 
 _VALIDATION_SCHEMA_REF = "#/components/schemas/HTTPValidationError"

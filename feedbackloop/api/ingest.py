@@ -76,6 +76,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing, unknown or revoked key"},
     403: {"model": ErrorResponse, "description": "the key's scope is not ingest (or admin)"},
     413: {"model": ErrorResponse, "description": "body larger than the limit (500 KB by default)"},
+    503: {
+        "model": ErrorResponse,
+        "description": "the database is unavailable or busy (restarting, locked): nothing stored; "
+        "send again after Retry-After seconds",
+    },
 }
 
 _BATCH_BODY = {
