@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test serve bench lint ci clean record-cassettes
+.PHONY: demo test serve bench lint ci clean record-cassettes soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/retro_eval.py
 
 ci: lint test
+
+# The long reliability variants: the load test at the issue's full size (8 Segment clients × 50,000 events, on
+# SQLite and, with FEEDBACKLOOP_TEST_POSTGRES_URL set, PostgreSQL); figures as JSON in .feedbackloop/reliability/.
+soak: $(VENV)/.installed-dev
+	RELIABILITY_LOAD_EVENTS_PER_PROCESS=50000 RELIABILITY_FIGURES_DIR=.feedbackloop/reliability \
+		$(BIN)/python -m pytest -s tests/reliability/test_load.py
 
 # Re-record the LLM cassettes (tests/cassettes/) against the local OpenAI-compatible server; CI replays them.
 record-cassettes: $(VENV)/.installed-dev
