@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from feedbackloop.api.chat import MAX_CHAT_BODY_BYTES
 from feedbackloop.api.experiment_bodies import MAX_EXPERIMENT_BODY_BYTES
 from tests.reliability.bad_input_support import (
     DEEP_LEVELS,
@@ -35,7 +36,6 @@ from tests.reliability.store_snapshot import store_snapshot
 __all__ = ["door", "door_database"]  # the module-scoped fixtures, used by name
 
 MAX_BATCH_BYTES = 500 * 1024  # Settings.max_batch_bytes' default: the survey, escalation and retro bodies
-MAX_CHAT_BODY_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)

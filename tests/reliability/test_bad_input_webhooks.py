@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from feedbackloop.api.slack import MAX_SLACK_BODY_BYTES
 from tests.reliability.bad_input_support import (
     DEEP_LEVELS,
     HUGE_DIGITS,
@@ -38,7 +39,6 @@ from tests.reliability.store_snapshot import store_snapshot
 __all__ = ["door", "door_database"]
 
 MAX_BATCH_BYTES = 500 * 1024
-MAX_SLACK_BODY_BYTES = 64 * 1024
 
 DEPLOY = {"service": "api", "version": "v9.9.9", "environment": "production", "commit": "abc123"}
 
@@ -89,6 +89,7 @@ def github_payload(**changes: Any) -> dict[str, Any]:
     sha = "a10867b14bb761a232cd80139fbd4c0d33264240"
     payload: dict[str, Any] = {
         "deployment_status": {
+            "id": 4242,
             "state": "success",
             "created_at": "2026-05-03T10:00:00Z",
             "environment_url": "https://app.example",
@@ -128,8 +129,19 @@ GITHUB_CASES: dict[str, tuple[bytes, dict[str, str], int, str]] = {
         400,
         "deployment_status.created_at",
     ),
-    "delivery-id-300-chars": (as_json(github_payload()), {"delivery": "d" * 300}, 400, "X-GitHub-Delivery"),
-    "delivery-id-control-char": (as_json(github_payload()), {"delivery": "d\x7fd"}, 400, "X-GitHub-Delivery"),
+    # the replay key is the status id from the signed body (X-GitHub-Delivery is not signed)
+    "status-id-negative": (
+        as_json(github_payload(deployment_status__id=-1)),
+        {},
+        400,
+        "deployment_status.id",
+    ),
+    "status-id-boolean": (
+        as_json(github_payload(deployment_status__id=True)),
+        {},
+        400,
+        "deployment_status.id",
+    ),
 }
 
 
