@@ -59,7 +59,7 @@ soak: $(VENV)/.installed-dev
 # Re-record the LLM cassettes (tests/cassettes/) against the local OpenAI-compatible server; CI replays them.
 record-cassettes: $(VENV)/.installed-dev
 	../shared/tools/local-llm start
-	$(BIN)/python -m pytest tests/agents/test_retro_llm_cassettes.py --record-mode=rewrite
+	$(BIN)/python -m pytest tests/agents/test_retro_llm_cassettes.py tests/agents/test_triage_llm_cassettes.py --record-mode=rewrite
 
 clean:
 	rm -rf $(VENV) .venv-gbstats .feedbackloop .pytest_cache .mypy_cache .ruff_cache

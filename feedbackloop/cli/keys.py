@@ -62,7 +62,9 @@ def keys_create(
         typer.echo(json.dumps({"key": created.key, **created.record.as_dict()}))
     else:
         typer.echo(created.key)  # first: nothing decorative may stand between the user and the key
-        console.print(f"created {created.record.scope} key [bold]{created.record.id}[/] {escape(name)}".rstrip())
+        console.print(
+            f"created {created.record.scope} key [bold]{created.record.id}[/] {escape(name)}".rstrip()
+        )
     errors.print(
         "[yellow]warning:[/] store this key now: it is not shown again (only its hash is kept). Send it as "
         "'Authorization: Bearer <key>'."
