@@ -26,8 +26,11 @@ demo: $(VENV)/.installed-runtime
 serve: $(VENV)/.installed-runtime
 	$(BIN)/feedbackloop serve
 
+# Two processes (this machine's cores) for the suite; then the reliability tests alone, because they time load and
+# faults with servers and clients of their own.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --ignore=tests/reliability
+	$(BIN)/python -m pytest tests/reliability
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

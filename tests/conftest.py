@@ -19,6 +19,10 @@ from store.database import Database
 
 POSTGRES_URL_VARIABLE = "FEEDBACKLOOP_TEST_POSTGRES_URL"
 
+# The CLI's rich consoles are built at import; a COLUMNS set then (pytest-xdist's workers inherit one) fixes their
+# width for good, and the CLI tests could no longer widen them per call (CliRunner's env={"COLUMNS": …}).
+os.environ.pop("COLUMNS", None)
+
 
 def _postgres_base_url() -> str | None:
     return os.environ.get(POSTGRES_URL_VARIABLE) or None
