@@ -6,9 +6,16 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Integer, Interval, case, cast, func, literal, literal_column
-from sqlalchemy.engine import Dialect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect
 
 from store.models import EventRow
+
+
+def insert_for(connection: Connection, table: Any) -> Any:
+    """INSERT for the connection's dialect, so a repository can add ON CONFLICT … DO NOTHING / DO UPDATE (both
+    dialects spell it the same way in SQLAlchemy) and RETURNING."""
+    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def seconds_between(later: Any, earlier: Any, dialect: Dialect) -> ColumnElement[float]:

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import UNASSIGNED_PERSONA, EventRow, UserRow
+from store.sql import insert_for
 
 EVENT_COLUMNS = (
     "message_id",
@@ -159,8 +159,7 @@ def upsert_users(connection: Connection, sightings: Sequence[UserSighting]) -> N
         return
     table = UserRow.__table__
     assert isinstance(table, Table)
-    insert = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
-    statement = insert(table)
+    statement = insert_for(connection, table)
     excluded = statement.excluded
     updates: dict[str, Any] = {
         "first_seen": case((excluded.first_seen < table.c.first_seen, excluded.first_seen), else_=table.c.first_seen),

@@ -34,7 +34,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import table as sql_table
-from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import (
     EventRow,
@@ -44,7 +43,7 @@ from store.models import (
     ExperimentUnitValueRow,
 )
 from store.repositories.metrics import materialized
-from store.sql import JsonProperties, add_seconds, seconds_between
+from store.sql import JsonProperties, add_seconds, insert_for, seconds_between
 
 # Names that stand for a combination of real events: event → weight of each occurrence.
 DERIVED_EVENTS: dict[str, dict[str, int]] = {
@@ -97,8 +96,7 @@ def mark_dirty(connection: Connection, experiment_id: int, user_ids: Sequence[st
 
 
 def _insert_ignore(connection: Connection) -> Any:
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    return dialect_insert(ExperimentDirtyUserRow).on_conflict_do_nothing(
+    return insert_for(connection, ExperimentDirtyUserRow).on_conflict_do_nothing(
         index_elements=["experiment_id", "user_id"]
     )
 

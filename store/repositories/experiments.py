@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import (
     ExperimentAssignmentRow,
@@ -22,6 +21,7 @@ from store.models import (
     ExperimentRow,
     ExperimentUnitValueRow,
 )
+from store.sql import insert_for
 
 # Keeps each statement's bound parameters under SQLite's limit (32,766) and PostgreSQL's (65,535).
 ASSIGNMENT_CHUNK_ROWS = 2_000
@@ -105,13 +105,12 @@ def insert_assignments(
     connection: Connection, experiment_id: int, rows: Sequence[StoredAssignment]
 ) -> set[str]:
     """Store new assignments; users who already have one keep it. Returns the users stored by this call."""
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     inserted: set[str] = set()
     ordered = sorted(rows, key=lambda r: r.user_id)  # one lock order for concurrent writers
     for start in range(0, len(ordered), ASSIGNMENT_CHUNK_ROWS):
         chunk = ordered[start : start + ASSIGNMENT_CHUNK_ROWS]
         statement = (
-            dialect_insert(ExperimentAssignmentRow)
+            insert_for(connection, ExperimentAssignmentRow)
             .values([{"experiment_id": experiment_id, "user_id": r.user_id, "phase": r.phase,
                       "variant": r.variant, "persona": r.persona, "assigned_at": r.assigned_at} for r in chunk])
             .on_conflict_do_nothing(index_elements=["experiment_id", "user_id"])

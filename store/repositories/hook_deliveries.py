@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import HookDeliveryRow
+from store.sql import insert_for
 
 MAX_SOURCE_CHARS = 32
 MAX_DELIVERY_ID_CHARS = 128
@@ -33,10 +33,9 @@ def claim_delivery(
     With `stale_after`, a claim that never recorded an outcome and is older than that (its process died while
     acting) is taken over, so the sender's retry completes the work instead of being ignored forever."""
     _check(source, delivery_id)
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     # RETURNING, not rowcount: psycopg reports -1 for these inserts, so only a returned row says "inserted".
     inserted = connection.execute(
-        insert(HookDeliveryRow)
+        insert_for(connection, HookDeliveryRow)
         .values(source=source, delivery_id=delivery_id, received_at=now)  # outcome: SQL NULL until recorded
         .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
         .returning(HookDeliveryRow.delivery_id)

@@ -7,13 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import IncidentEscalationRow, IncidentRow
-
-
-def _insert(connection: Connection, table: Any) -> Any:
-    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+from store.sql import insert_for
 
 
 def incident(connection: Connection, incident_id: str) -> RowMapping | None:
@@ -70,7 +66,7 @@ def save_incident(
     now: datetime,
 ) -> None:
     """Insert or replace the incident's triage, and point each of its escalations at it."""
-    statement = _insert(connection, IncidentRow).values(
+    statement = insert_for(connection, IncidentRow).values(
         id=incident_id, escalation_ids=list(escalation_ids), triage=dict(triage), source=source,
         resolution_summary=None, created_at=now, updated_at=now,
     )  # fmt: skip
@@ -78,7 +74,7 @@ def save_incident(
                "source": statement.excluded.source, "updated_at": statement.excluded.updated_at}  # fmt: skip
     connection.execute(statement.on_conflict_do_update(index_elements=["id"], set_=changes))
     for escalation_id in escalation_ids:
-        link = _insert(connection, IncidentEscalationRow).values(
+        link = insert_for(connection, IncidentEscalationRow).values(
             escalation_id=escalation_id, incident_id=incident_id
         )
         connection.execute(

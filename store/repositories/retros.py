@@ -7,17 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from store.models import BacklogItemRow, RetroRow, TicketFilingRow
-
-
-def _insert(connection: Connection, table: Any) -> Any:
-    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+from store.sql import insert_for
 
 
 def create_retro(connection: Connection, values: Mapping[str, Any]) -> None:
-    connection.execute(_insert(connection, RetroRow).values(**values))
+    connection.execute(insert_for(connection, RetroRow).values(**values))
 
 
 def retro(connection: Connection, retro_id: str) -> RowMapping | None:
@@ -43,7 +39,7 @@ def claim_status(connection: Connection, retro_id: str, expected: str, new: str,
 def create_retro_once(connection: Connection, values: Mapping[str, Any]) -> bool:
     """Insert the retro unless one with its id exists; True when this call recorded it."""
     inserted = connection.execute(
-        _insert(connection, RetroRow)
+        insert_for(connection, RetroRow)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(RetroRow.id)  # psycopg reports rowcount -1 for these inserts
@@ -147,7 +143,7 @@ def record_backlog_item(
     now: datetime,
 ) -> None:
     """Insert the item, or (same fingerprint proposed again) note the latest retro and keep the first one."""
-    statement = _insert(connection, BacklogItemRow).values(
+    statement = insert_for(connection, BacklogItemRow).values(
         fingerprint=fingerprint, title=title, status="open", first_retro_id=retro_id, last_retro_id=retro_id,
         item=dict(item), created_at=now, updated_at=now,
     )  # fmt: skip
@@ -167,7 +163,7 @@ def claim_filing(
     A claim by the same retro (a resumed run) or an expired one (a crashed filer) is taken over.
     """
     inserted = connection.execute(
-        _insert(connection, TicketFilingRow)
+        insert_for(connection, TicketFilingRow)
         .values(fingerprint=fingerprint, sink=sink, status="filing", retro_id=retro_id, claimed_at=now)
         .on_conflict_do_nothing(index_elements=["fingerprint", "sink"])
         .returning(TicketFilingRow.fingerprint)  # psycopg reports rowcount -1 for these inserts
