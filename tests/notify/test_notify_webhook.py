@@ -48,8 +48,9 @@ def test_a_retried_notification_keeps_its_webhook_id(http_server: LocalHTTPServe
     notifier = WebhookNotifier(http_server.url(), SECRET)
     notification = firing()
 
-    first = notifier.send(notification, now=_now() - timedelta(seconds=60))
-    second = notifier.send(notification, now=_now())
+    moment = _now()  # one reading: two clock reads could straddle a second and sign 61 s apart
+    first = notifier.send(notification, now=moment - timedelta(seconds=60))
+    second = notifier.send(notification, now=moment)
 
     assert (first.status_code, first.retryable, first.retry_after_seconds) == (503, True, 2.0)
     assert second.delivered
