@@ -203,6 +203,33 @@ class ExperimentUnitValueRow(Base):
     covariate: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class ExperimentVariantSumsRow(Base):
+    """A metric's unit count and sums of the unit values of one variant: what analysis needs of the unit rows.
+
+    The refresh keeps it by deltas (subtract the claimed users' old rows, add their new ones) in the transaction
+    that replaces those rows, so analysis reads a few rows instead of aggregating every unit row. A missing row
+    for a (phase, metric) with unit rows is rebuilt from them (experiment_stats).
+    """
+
+    __tablename__ = "experiment_variant_sums"
+
+    experiment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    phase: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    variant: Mapped[int] = mapped_column(Integer, primary_key=True)
+    units: Mapped[int] = mapped_column(BigInteger)
+    value_sum: Mapped[float] = mapped_column(Float)
+    value_sum_squares: Mapped[float] = mapped_column(Float)
+    denominator_sum: Mapped[float] = mapped_column(Float)
+    denominator_sum_squares: Mapped[float] = mapped_column(Float)
+    value_denominator_sum: Mapped[float] = mapped_column(Float)
+    covariate_sum: Mapped[float] = mapped_column(Float)
+    covariate_sum_squares: Mapped[float] = mapped_column(Float)
+    value_covariate_sum: Mapped[float] = mapped_column(Float)
+
+
 class SurveyRow(Base):
     """A survey definition. `definition` holds questions, targeting, throttling and translations."""
 
