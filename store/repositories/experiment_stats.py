@@ -1,9 +1,10 @@
 """Sufficient statistics of an experiment's metrics per variant, aggregated in SQL from the per-user values.
 
-`experiment_statistics` first refreshes the users whose values are stale (experiment_units), then reads: one
-GROUP BY over the covering index for every sum metric (users without a row add zero to every sum; n comes from
-the assignments), and for quantiles the count per variant plus one ranged read of the ordered values around the
-ranks the caller asks for. No event rows are loaded into Python.
+`experiment_statistics` first refreshes the users whose values are stale (experiment_units, which also keeps the
+per-variant sums of their values up to date: experiment_sums), then reads: the stored sums of every metric (users
+without a row add zero to every sum; n comes from the assignments), and for quantiles the count per variant from
+the same rows plus one ranged read of the ordered values around the ranks the caller asks for. No event rows are
+loaded into Python.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from store.models import ExperimentUnitValueRow
+from store.repositories.experiment_sums import stored_sums
 from store.repositories.experiment_units import SUM_KINDS, MetricQuery, refresh_unit_values
 from store.repositories.experiments import assignment_counts
 
@@ -75,7 +77,7 @@ def experiment_statistics(
         if variant in group_of:
             n_by_group[group_of[variant]] += n
     keys = [m.key(lookback_seconds) for m in metrics]
-    sums, counts = _sums(connection, experiment_id, phase, keys)
+    sums, counts = stored_sums(connection, experiment_id, phase, keys)
     results: list[GroupStatistics] = []
     for key, metric in zip(keys, metrics, strict=True):
         if metric.kind in SUM_KINDS:
@@ -94,28 +96,6 @@ def experiment_statistics(
                 )
             )
     return results  # fmt: skip
-
-
-def _sums(
-    connection: Connection, experiment_id: int, phase: int, keys: Sequence[str]
-) -> tuple[dict[str, dict[int, list[float]]], dict[str, dict[int, int]]]:
-    """metric key → variant → the eight sums, and → rows; one pass over the covering index for every metric."""
-    if not keys:
-        return {}, {}
-    t = ExperimentUnitValueRow
-    v, d, c = t.value, t.denominator, t.covariate
-    rows = connection.execute(
-        select(t.metric_key, t.variant, func.count(), func.sum(v), func.sum(v * v), func.sum(d), func.sum(d * d),
-               func.sum(v * d), func.sum(c), func.sum(c * c), func.sum(v * c))
-        .where(t.experiment_id == experiment_id, t.phase == phase, t.metric_key.in_(sorted(set(keys))))
-        .group_by(t.metric_key, t.variant)
-    )  # fmt: skip
-    sums: dict[str, dict[int, list[float]]] = defaultdict(dict)
-    counts: dict[str, dict[int, int]] = defaultdict(dict)
-    for key, variant, count, *totals in rows:
-        sums[key][int(variant)] = [float(x or 0.0) for x in totals]
-        counts[key][int(variant)] = int(count)
-    return sums, counts
 
 
 def _group_sums(n: int, by_variant: Mapping[int, list[float]], variants: Sequence[int]) -> GroupSums:

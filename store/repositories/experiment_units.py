@@ -42,6 +42,7 @@ from store.models import (
     ExperimentMetricStateRow,
     ExperimentUnitValueRow,
 )
+from store.repositories.experiment_sums import add_difference, claimed_totals, ensure_sums, forget_sums
 from store.repositories.metrics import materialized
 from store.sql import JsonProperties, add_seconds, insert_for, seconds_between
 
@@ -129,6 +130,7 @@ def refresh_unit_values(
 ) -> int:
     """Recompute up to `max_users` dirty users (all when None) for every kept metric; returns how many."""
     kept = kept_metrics(connection, experiment_id, phase, metrics, lookback_seconds)
+    ensure_sums(connection, experiment_id, phase, kept)
     refreshed = 0
     while max_users is None or refreshed < max_users:
         limit = REFRESH_CHUNK_USERS if max_users is None else min(REFRESH_CHUNK_USERS, max_users - refreshed)
@@ -163,12 +165,20 @@ def kept_metrics(
             assigned.experiment_id == experiment_id, assigned.phase == phase
         )
         connection.execute(_insert_ignore(connection).from_select(["experiment_id", "user_id"], everyone))
+        # Sums left by a forgotten state would not match the values about to be computed: ensure_sums rebuilds.
+        forget_sums(connection, experiment_id, phase, new)
         kept.update(new)
     return kept
 
 
 def claim_dirty_users(connection: Connection, experiment_id: int, limit: int) -> int:
-    """Move up to `limit` dirty users of the experiment into the connection's claimed-users table."""
+    """Move up to `limit` dirty users of the experiment into the connection's claimed-users table.
+
+    A user is claimed by one transaction at a time: on PostgreSQL the dirty rows are locked as they are chosen,
+    skipping rows another refresh holds (READ COMMITTED would otherwise let two refreshes choose the same user,
+    and the second apply its change to the per-variant sums again). A concurrent analysis so reads the values
+    of the users a worker chunk holds as last committed; SQLite runs one writer at a time.
+    """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_CLAIMED} (user_id text PRIMARY KEY) ON COMMIT DELETE ROWS"
@@ -180,7 +190,11 @@ def claim_dirty_users(connection: Connection, experiment_id: int, limit: int) ->
     connection.exec_driver_sql(f"DELETE FROM {_CLAIMED}")  # nosec B608  # a constant table name
     dirty = ExperimentDirtyUserRow
     chosen = (
-        select(dirty.user_id).where(dirty.experiment_id == experiment_id).order_by(dirty.user_id).limit(limit)
+        select(dirty.user_id)
+        .where(dirty.experiment_id == experiment_id)
+        .order_by(dirty.user_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     compiled = chosen.compile(connection, compile_kwargs={"literal_binds": True})
     connection.exec_driver_sql(f"INSERT INTO {_CLAIMED} (user_id) {compiled}")
@@ -235,6 +249,7 @@ def _recompute(
 ) -> None:
     values = ExperimentUnitValueRow
     claimed_ids = select(CLAIMED_USERS.c.user_id)
+    before = claimed_totals(connection, experiment_id, phase, CLAIMED_USERS)
     connection.execute(
         delete(values).where(
             values.experiment_id == experiment_id, values.phase == phase, values.user_id.in_(claimed_ids)
@@ -261,6 +276,8 @@ def _recompute(
             source.c.value, literal(0.0), literal(0.0),
         )  # fmt: skip
         connection.execute(insert(values).from_select(_VALUE_COLUMNS, rows))
+    after = claimed_totals(connection, experiment_id, phase, CLAIMED_USERS)
+    add_difference(connection, experiment_id, phase, before, after)
 
 
 _VALUE_COLUMNS = [

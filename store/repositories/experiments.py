@@ -20,6 +20,7 @@ from store.models import (
     ExperimentPhaseRow,
     ExperimentRow,
     ExperimentUnitValueRow,
+    ExperimentVariantSumsRow,
 )
 from store.sql import insert_for
 
@@ -170,7 +171,13 @@ def assignment_span(
 def delete_experiment(connection: Connection, experiment_id: int) -> None:
     # Explicit child deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on, and being explicit
     # keeps the order of lock acquisition the same on both dialects.
-    for child in (ExperimentUnitValueRow, ExperimentMetricStateRow, ExperimentDirtyUserRow):
+    children = (
+        ExperimentUnitValueRow,
+        ExperimentVariantSumsRow,
+        ExperimentMetricStateRow,
+        ExperimentDirtyUserRow,
+    )
+    for child in children:
         connection.execute(delete(child).where(child.experiment_id == experiment_id))
     connection.execute(
         delete(ExperimentAssignmentRow).where(ExperimentAssignmentRow.experiment_id == experiment_id)

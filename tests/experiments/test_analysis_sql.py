@@ -18,7 +18,14 @@ from sqlalchemy import event, text
 
 from store.database import Database
 from store.repositories.experiment_stats import GroupQuantile, GroupSums, MetricQuery, experiment_statistics
-from store.repositories.experiment_units import claim_dirty_users, kept_metrics, mark_dirty, recompute_sources
+from store.repositories.experiment_sums import claimed_totals_select
+from store.repositories.experiment_units import (
+    CLAIMED_USERS,
+    claim_dirty_users,
+    kept_metrics,
+    mark_dirty,
+    recompute_sources,
+)
 from tests.experiments.support import (
     Clock,
     assign_in_waves,
@@ -315,7 +322,8 @@ def _rows_touched(node: dict[str, Any]) -> float:
 def _statements_of_an_analysis(
     database: Database, service: ExperimentService, key: str
 ) -> list[tuple[str, Any]]:
-    """The SELECTs over the kept per-user values that one analysis sends, with their parameters."""
+    """The SELECTs over the kept per-user values that one analysis sends, with their parameters (but those of the
+    claimed users, which read the connection's temporary table: _refresh_plans explains them)."""
     statements: list[tuple[str, Any]] = []
 
     def capture(
@@ -324,6 +332,7 @@ def _statements_of_an_analysis(
         if (
             statement.lstrip().upper().startswith(("SELECT", "WITH"))
             and "experiment_unit_values" in statement
+            and CLAIMED_USERS.name not in statement
         ):
             statements.append((statement, parameters))
 
@@ -340,7 +349,8 @@ class _RollBack(Exception):
 
 
 def _refresh_plans(database: Database, key: str) -> list[dict[str, Any]]:
-    """EXPLAIN ANALYZE of what a refresh reads from the events when every exposed user is recomputed."""
+    """EXPLAIN ANALYZE of what a refresh reads from the events when every exposed user is recomputed, and of the
+    totals of the claimed users' kept values (before and after, for the per-variant sums)."""
     experiment = experiment_id(database, key)
     plans: list[dict[str, Any]] = []
     try:
@@ -351,7 +361,8 @@ def _refresh_plans(database: Database, key: str) -> list[dict[str, Any]]:
             assert claim_dirty_users(connection, experiment, 10**9) == len(everyone)
             per_user, quantiles = recompute_sources(connection, experiment, 0, kept, 14 * 86_400.0)
             assert per_user is not None and len(quantiles) == 2  # time_to_value and load_p90
-            for select_statement in (per_user, *quantiles.values()):
+            totals = claimed_totals_select(experiment, 0, CLAIMED_USERS)
+            for select_statement in (per_user, *quantiles.values(), totals):
                 compiled = select_statement.compile(connection, compile_kwargs={"literal_binds": True})
                 [(plan,)] = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}")
                 plans.append((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])

@@ -150,7 +150,12 @@ def test_injection_strings_in_every_read_parameter_are_refused_or_answered_and_c
 
 # A command line cannot hold NUL (exec passes C strings); the HTTP routes get it, the CLI every other string.
 CLI_INJECTIONS = {label: value for label, value in INJECTIONS.items() if label != "nul"}
-EXPERIMENT_STATISTICS_CACHE = ("experiment_metric_states", "experiment_unit_values", "experiment_dirty_users")
+EXPERIMENT_STATISTICS_CACHE = (
+    "experiment_metric_states",
+    "experiment_unit_values",
+    "experiment_variant_sums",
+    "experiment_dirty_users",
+)
 CLI_FILTERS = [
     ["surveys", "text", "--contains"],
     ["surveys", "text", "--survey"],
