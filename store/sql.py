@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, Integer, Interval, case, cast, func, literal, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import Join
 
 from store.models import EventRow
 
@@ -16,6 +18,29 @@ def insert_for(connection: Connection, table: Any) -> Any:
     """INSERT for the connection's dialect, so a repository can add ON CONFLICT … DO NOTHING / DO UPDATE (both
     dialects spell it the same way in SQLAlchemy) and RETURNING."""
     return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+class _ScanLeftFirst(Join):
+    inherit_cache = True
+
+
+def scan_left_first(left: Any, right: Any, onclause: Any) -> Join:
+    """left JOIN right ON onclause, which SQLite must run with `left` as the outer loop (CROSS JOIN pins it).
+
+    For a small temporary table of claimed users joined to a big table: without sqlite_stat1 SQLite takes an
+    equality on an index prefix (experiment_id = ?) to match about ten rows, so it scanned every row of the
+    experiment and probed the temporary table for each (a second per 10,000 users at a million). PostgreSQL
+    plans from statistics (the temporary table is analysed) and gets a plain JOIN.
+    """
+    return _ScanLeftFirst(left, right, onclause)
+
+
+@compiles(_ScanLeftFirst, "sqlite")
+def _cross_join(join: _ScanLeftFirst, compiler: Any, **kw: Any) -> str:
+    rendered: str = compiler.visit_join(join, **kw)
+    left = join.left._compiler_dispatch(compiler, **{**kw, "asfrom": True, "from_linter": None})
+    assert rendered.startswith(f"{left} JOIN "), rendered
+    return f"{left} CROSS JOIN {rendered[len(left) + len(' JOIN ') :]}"
 
 
 def seconds_between(later: Any, earlier: Any, dialect: Dialect) -> ColumnElement[float]:

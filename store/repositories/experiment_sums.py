@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, case, delete, func, literal, select
 
 from store.models import ExperimentUnitValueRow, ExperimentVariantSumsRow
-from store.sql import insert_for
+from store.sql import insert_for, scan_left_first
 
 # The eight sums, in the order analysis (experiment_stats.GroupSums) takes them.
 SUM_COLUMNS = (
@@ -51,7 +51,7 @@ def claimed_totals_select(experiment_id: int, phase: int, claimed_users: Any) ->
     t = ExperimentUnitValueRow
     return (
         select(t.metric_key, t.variant, *_aggregates())
-        .join(claimed_users, claimed_users.c.user_id == t.user_id)
+        .select_from(scan_left_first(claimed_users, t, claimed_users.c.user_id == t.user_id))
         .where(t.experiment_id == experiment_id, t.phase == phase)
         .group_by(t.metric_key, t.variant)
     )

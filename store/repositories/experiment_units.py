@@ -44,7 +44,7 @@ from store.models import (
 )
 from store.repositories.experiment_sums import add_difference, claimed_totals, ensure_sums, forget_sums
 from store.repositories.metrics import materialized
-from store.sql import JsonProperties, add_seconds, insert_for, seconds_between
+from store.sql import JsonProperties, add_seconds, insert_for, scan_left_first, seconds_between
 
 # Names that stand for a combination of real events: event → weight of each occurrence.
 DERIVED_EVENTS: dict[str, dict[str, int]] = {
@@ -217,7 +217,7 @@ def _claimed_exposed(experiment_id: int, phase: int) -> Subquery:
     table = ExperimentAssignmentRow
     return (
         select(table.user_id, table.assigned_at, table.variant)
-        .join(CLAIMED_USERS, CLAIMED_USERS.c.user_id == table.user_id)
+        .select_from(scan_left_first(CLAIMED_USERS, table, CLAIMED_USERS.c.user_id == table.user_id))
         .where(table.experiment_id == experiment_id, table.phase == phase)
         .subquery("exposed")
     )
@@ -376,7 +376,7 @@ def _event_values(connection: Connection, exposed: Subquery, metric: MetricQuery
     value = JsonProperties(dialect).number(metric.property)
     return (
         select(exposed.c.user_id, exposed.c.variant, func.avg(value).label("value"))
-        .select_from(exposed.join(EventRow, EventRow.user_id == exposed.c.user_id))
+        .select_from(scan_left_first(exposed, EventRow, EventRow.user_id == exposed.c.user_id))
         .where(
             EventRow.name == metric.event,
             EventRow.timestamp >= exposed.c.assigned_at,
@@ -404,7 +404,7 @@ def _time_to_value_values(connection: Connection, exposed: Subquery, metric: Met
             func.min(case((EventRow.name == SIGNUP_EVENT, EventRow.timestamp))).label("signed_up"),
             func.min(case((EventRow.name == FIRST_VALUE_EVENT, EventRow.timestamp))).label("first_value"),
         )
-        .select_from(exposed.join(EventRow, EventRow.user_id == exposed.c.user_id))
+        .select_from(scan_left_first(exposed, EventRow, EventRow.user_id == exposed.c.user_id))
         .where(
             EventRow.name.in_((SIGNUP_EVENT, FIRST_VALUE_EVENT)),
             # Events after the window cannot decide (a qualifying first report lies inside it, its signup before

@@ -431,3 +431,49 @@ def test_postgresql_plans_stay_linear(database: Database) -> None:
             assert not rescanned, (scenario, plan)
             touched = sum(_rows_touched(n) for n in nodes)
             assert touched < budget, (scenario, touched, budget, plan)
+
+
+def test_sqlite_refresh_reads_only_the_claimed_users(database: Database) -> None:
+    """Every table a refresh chunk reads is probed per claimed user (SQLite has no statistics: left to itself it
+    scanned every assignment or kept value of the experiment and probed the claimed users' table for each)."""
+    if database.dialect != "sqlite":
+        pytest.skip("the join order SQLite picks without statistics")
+    clock = Clock()
+    service = ExperimentService(database, clock=clock)
+    quantile = {
+        "name": "load_p90",
+        "kind": "quantile",
+        "event": "page_loaded",
+        "property": "ms",
+        "quantile": 0.9,
+    }
+    service.create(definition("order", secondary_metrics=["time_to_value", "revenue", quantile]))
+    service.start("order")
+    users = [f"o{i}" for i in range(200)]
+    assign_in_waves(service, clock, "order", users)
+    plant_conversions(database, "order", [0.3, 0.4], seed=3)
+    analyze(service, "order")
+    experiment = experiment_id(database, "order")
+    probes: list[str] = []
+    try:
+        with database.write() as connection:
+            kept = kept_metrics(connection, experiment, 0, [], 0.0)
+            mark_dirty(connection, experiment, users[:20])
+            assert claim_dirty_users(connection, experiment, 20) == 20
+            per_user, quantiles = recompute_sources(connection, experiment, 0, kept, 14 * 86_400.0)
+            totals = claimed_totals_select(experiment, 0, CLAIMED_USERS)
+            for statement in (per_user, *quantiles.values(), totals):
+                assert statement is not None
+                compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+                plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
+                probes += [row[3] for row in plan if row[3].startswith(("SCAN", "SEARCH"))]
+            raise _RollBack
+    except _RollBack:
+        pass
+    assert any(line.startswith(f"SCAN {CLAIMED_USERS.name}") for line in probes), probes
+    for line in probes:
+        if any(
+            f" {table} " in f"{line} "
+            for table in ("events", "experiment_assignments", "experiment_unit_values")
+        ):
+            assert line.startswith("SEARCH") and "user_id=?" in line, line
