@@ -40,6 +40,7 @@ from feedbackloop.notifications_policy import policy_from_settings
 from feedbackloop.retro_agent import retro_runner
 from feedbackloop.settings import Settings
 from store.database import Database
+from store.repositories.activity_rollups import RefreshReport, refresh_rollups
 from tools.escalation.service import CheckResult, EscalationService
 from tools.experiments.analysis import refresh_running
 from tools.experiments.service import ExperimentService
@@ -56,6 +57,7 @@ RETRO_STOP_WAIT_SECONDS = (
 )
 DELIVERY_BATCH = 100  # messages claimed per pass
 MAX_PASSES_PER_DELIVERY = 10  # a backlog is worked off in passes, up to this many per job
+ROLLUP_DAYS_PER_PASS = 31  # a long history is rolled up over several passes (each day is a short transaction)
 # The worker's advisory lock on PostgreSQL: this class id ("fbwk") and a hash of the schema.
 WORKER_LOCK_CLASS = 0x6662_776B
 # The times the escalation doors accept for a check's `at` and a silence's start and end: the service subtracts
@@ -155,6 +157,7 @@ class RunReport:
     check_skipped: bool = False
     delivery: DeliveryReport | None = None
     experiments: dict[str, int] | None = None  # users whose experiment values were refreshed, per experiment
+    rollups: RefreshReport | None = None  # closed days rolled up for the dashboard
     retros_run: int | None = None  # scheduled retros that came due and ran (completed, waiting or failed)
     errors: list[str] = field(default_factory=list)
 
@@ -237,6 +240,16 @@ class Worker:
                 time.monotonic() - started)  # fmt: skip
         return refreshed
 
+    def refresh_rollups(self) -> RefreshReport:
+        """Roll up closed days that need it (never rolled up, or stale after late events), a bounded number per
+        pass so a first run over a long history does not hold the worker up."""
+        started = time.monotonic()
+        report = refresh_rollups(self.database, datetime.now(UTC), max_days=ROLLUP_DAYS_PER_PASS)
+        level = logging.INFO if report.days else logging.DEBUG
+        log.log(level, "activity rollups: %d days rolled up (%d stale), %d left (%.2f s)",
+                report.days, report.stale, report.remaining, time.monotonic() - started)  # fmt: skip
+        return report
+
     def retros(self) -> RetroRunner:
         """The retro runner on this worker's database and clock (ticket sinks from the settings)."""
         if self._retros is None:
@@ -296,14 +309,15 @@ class Worker:
         report.check_skipped = outcome is None and not report.errors
         report.delivery = self._guarded("delivery", lambda: self.deliver(now), report.errors)
         report.experiments = self._guarded("experiment refresh", self.refresh_experiments, report.errors)
+        report.rollups = self._guarded("activity rollups", self.refresh_rollups, report.errors)
         report.retros_run = self._guarded("scheduled retros", self.run_due_retros, report.errors)
         return report
 
     def run(self, stop: threading.Event) -> None:
         """Repeat the jobs on their intervals until `stop` is set; the job in progress finishes first."""
-        log.info("worker started: escalation check every %d min, delivery every %g s, experiment refresh every %d min, "
-                 "scheduled retros every %g s", self.check_minutes, self.deliver_seconds, self.refresh_minutes,
-                 SCHEDULED_RETRO_SECONDS)  # fmt: skip
+        log.info("worker started: escalation check every %d min, delivery every %g s, experiment refresh and "
+                 "activity rollups every %d min, scheduled retros every %g s",
+                 self.check_minutes, self.deliver_seconds, self.refresh_minutes, SCHEDULED_RETRO_SECONDS)  # fmt: skip
         next_check = next_delivery = next_refresh = time.monotonic()
         # Retros take minutes (an LLM, ticket sinks): they run on their own thread, so checks and delivery keep
         # their intervals meanwhile.
@@ -312,6 +326,7 @@ class Worker:
         while not stop.is_set():
             if time.monotonic() >= next_refresh:
                 self._guarded("experiment refresh", self.refresh_experiments, [])
+                self._guarded("activity rollups", self.refresh_rollups, [])
                 next_refresh = max(next_refresh + 60 * self.refresh_minutes, time.monotonic())
             if time.monotonic() >= next_check:
                 result = self._guarded("escalation check", self.check, [])

@@ -32,12 +32,98 @@ class UserRow(Base):
     """A user of the host product, as known from identify calls and their events."""
 
     __tablename__ = "users"
+    # Covering: per-persona figures look users up by id for their persona (SQLite: once `users` is analysed).
+    __table_args__ = (Index("ix_users_id_persona", "id", "persona"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     persona: Mapped[str] = mapped_column(String(64), default=UNASSIGNED_PERSONA, index=True)
     traits: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Milestones kept by ingestion (earliest wins), so time to value needs no scan of reports and signups.
+    signed_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    first_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    subscribed_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True
+    )  # first subscription_started
+
+
+class ReportRow(Base):
+    """A report as its events describe it, kept by ingestion (earliest wins): who sent it first and when, and its
+    first correction. Report accuracy reads these instead of grouping every report_sent and report_corrected."""
+
+    __tablename__ = "reports"
+    # Covering: report accuracy reads (decided_at, accurate, user_id, report_id) from the index alone.
+    __table_args__ = (
+        Index(
+            "ix_reports_decided_at_accurate_user_id_report_id",
+            "decided_at",
+            "accurate",
+            "user_id",
+            "report_id",
+        ),
+    )
+
+    report_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The outcome report accuracy counts (1 accurate, 0 corrected within 7 days of the first send) and when it
+    # was decided (the correction, or the send + 7 days); NULL until the report has been sent.
+    accurate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CampaignRow(Base):
+    """A campaign as its events describe it, kept by ingestion (earliest wins): its first campaign_ended and first
+    sponsor_renewed, each with the user who sent it. Renewal success reads these instead of grouping events."""
+
+    __tablename__ = "campaigns"
+
+    campaign_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    ended_user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    renewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    renewed_user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class DailyUserActivityRow(Base):
+    """One user's events of one UTC day, counted by kind: the rollup the per-active-user figures read for sealed
+    days (store.repositories.activity_rollups). Rows exist only for days in activity_rollup_days."""
+
+    __tablename__ = "daily_user_activity"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # stored in (day, user_id) order: a window is one range
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    tickets: Mapped[int] = mapped_column(Integer)
+    tasks_completed: Mapped[int] = mapped_column(Integer)
+    tasks_automated: Mapped[int] = mapped_column(Integer)
+    tasks_failed: Mapped[int] = mapped_column(Integer)
+    feature_uses: Mapped[int] = mapped_column(Integer)
+    payments: Mapped[int] = mapped_column(Integer)
+    revenue_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ActivityRollupDayRow(Base):
+    """A UTC day whose daily_user_activity rows were computed (a day without events has none but is listed)."""
+
+    __tablename__ = "activity_rollup_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    rolled_up_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ActivityStaleDayRow(Base):
+    """A closed UTC day that received events after (or while) it was rolled up: read from events until the
+    worker rolls it up again. `touches` only exists so ingestion's upsert locks the row (see mark_stale_days)."""
+
+    __tablename__ = "activity_stale_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    touches: Mapped[int] = mapped_column(BigInteger)
 
 
 class EventRow(Base):

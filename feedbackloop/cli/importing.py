@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +21,7 @@ from feedbackloop.importer import ImportFileError, ImportInterrupted, import_eve
 from feedbackloop.settings import Settings
 from store.database import Database
 from store.engine import DatabaseURLError
+from store.repositories.activity_rollups import refresh_rollups
 from tools.events.ingest import EventIngestor, IngestSummary
 from tools.personas import PersonaConfigError, load_registry
 
@@ -60,9 +62,25 @@ def run_import(file: str, *, strict: bool, settings: Settings, console: Console,
         errors.print(f"[red]error:[/] {exc}")
         return 2
     _print_summary(console, summary, strict=strict)
+    if summary.accepted:
+        _roll_up(ingestor.database, errors)
     if summary.rejected:
         return 2 if strict else 1
     return 0
+
+
+def _roll_up(database: Database, errors: Console) -> None:
+    """Roll up the closed days the import wrote to, so the dashboard reads them from the rollup at once."""
+    with Progress(
+        TextColumn("rolling up days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors
+    ) as progress:
+        task = progress.add_task("days", total=None)
+        refresh_rollups(
+            database,
+            datetime.now(UTC),
+            on_plan=lambda days: progress.update(task, total=days),
+            on_day=lambda _: progress.advance(task),
+        )
 
 
 def _print_summary(console: Console, summary: IngestSummary, *, strict: bool) -> None:

@@ -347,6 +347,7 @@ from feedbackloop.cli.experiments import experiments_app  # noqa: E402
 from feedbackloop.cli.hooks import hook_app  # noqa: E402
 from feedbackloop.cli.keys import keys_app  # noqa: E402
 from feedbackloop.cli.retro import retro_app  # noqa: E402
+from feedbackloop.cli.rollups import rollups_app  # noqa: E402
 from feedbackloop.cli.surveys import surveys_app  # noqa: E402
 from feedbackloop.cli.webhooks import webhooks_app  # noqa: E402
 
@@ -355,6 +356,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(hook_app, name="hook")
 app.add_typer(retro_app, name="retro")
+app.add_typer(rollups_app, name="rollups")
 app.add_typer(surveys_app, name="surveys")
 app.add_typer(webhooks_app, name="webhooks")
 

@@ -10,6 +10,7 @@ from feedbackloop.dashboard.experiments_panel import experiments_panel
 from feedbackloop.dashboard.surveys_panel import surveys_panel
 from feedbackloop.settings import Settings
 from store.database import Database
+from store.repositories.active_users import shared_activity
 from tools.kpis.comparison import KpiChange, kpi_changes, rank_personas
 from tools.kpis.compute import compute_kpis
 from tools.kpis.definitions import KPIS_BY_NAME
@@ -36,7 +37,7 @@ def build_dashboard(
     persona: str | None = None,
     now: datetime | None = None,
 ) -> DashboardData:
-    with database.read() as connection:
+    with database.read() as connection, shared_activity(connection):
         current = compute_kpis(connection, window, gross_margin=settings.gross_margin)
         previous = compute_kpis(connection, window.previous(), gross_margin=settings.gross_margin)
         metrics = metric_reports(

@@ -6,8 +6,9 @@ window, its value the user's events of one kind. Their inputs go into temporary 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
@@ -16,22 +17,19 @@ from sqlalchemy import (
     CreateTableAs,
     Float,
     Select,
-    String,
     Subquery,
     Table,
-    and_,
     case,
     cast,
     func,
-    insert,
     literal,
     select,
 )
 from sqlalchemy.schema import DropTable
 
-from store.models import UNASSIGNED_PERSONA, EventRow, UserRow
+from store.models import UNASSIGNED_PERSONA, UserRow
+from store.repositories.activity_rollups import activity_by_user_day
 from store.repositories.metrics import DailyAggregate, with_overall
-from store.sql import utc_day
 
 AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
@@ -40,32 +38,65 @@ def _persona() -> ColumnElement[str]:
     return func.coalesce(UserRow.persona, literal(UNASSIGNED_PERSONA))
 
 
-def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
-    return and_(column >= start, column < end)
-
-
 # Events counted per active user by the per-user metrics, and the activity-table column holding each count.
 COUNTED_EVENTS = {"error_occurred": "errors", "support_ticket_opened": "tickets"}
 
 
-class ActivityTables:
-    """The per-active-user metrics' inputs of a window, each computed once into a temporary table and shared by
-    every per-active-user metric of that window.
+# Per-user sums of a window: the counted events above, and what the KPIs need (store.repositories.kpis).
+USER_SUMS = (
+    "errors",
+    "tickets",
+    "tasks_completed",
+    "tasks_automated",
+    "tasks_failed",
+    "payments",
+    "revenue_usd",
+)
+SHARED_KEY = "fl_shared_activity_tables"
 
-    `users(start, end)`: one row per active user (persona, first day, counted events). The active users are found
-    by one index probe of (user_id, timestamp) per user rather than a scan of the window's events (every user id
-    of a stored event has its users row, written in the same transaction as the event); only the counted events
-    are read. `days(start, end)`: per persona and UTC day, the users active that day and their counted events,
-    for daily series; filled day by day (grouping one day's events by user is much cheaper, on SQLite and
-    PostgreSQL, than grouping the window's events by user and day at once).
+
+def per_user_activity(connection: Connection, start: datetime, end: datetime) -> AnySelect:
+    """Per user active in [start, end): persona, first active UTC day, the USER_SUMS and the number of UTC days
+    with feature use (feature_days), from the per (day, user) counts of activity_rollups."""
+    days = activity_by_user_day(connection, start, end).subquery("activity")
+    per_user = (
+        select(
+            days.c.user_id,
+            func.min(days.c.day).label("day"),
+            *(func.sum(days.c[column]).label(column) for column in USER_SUMS),
+            func.sum(case((days.c.feature_uses > 0, 1), else_=0)).label("feature_days"),  # one row per day
+        )
+        .group_by(days.c.user_id)
+        .subquery("per_user")
+    )
+    return select(
+        per_user.c.user_id,
+        _persona().label("persona"),
+        *(column for column in per_user.c if column.key != "user_id"),
+    ).join(UserRow, UserRow.id == per_user.c.user_id)
+
+
+class ActivityTables:
+    """Per-active-user inputs of a window, each computed once into a temporary table and shared by every
+    per-active-user metric (and, within `shared_activity`, the KPIs) of that window.
+
+    `users(start, end)`: per_user_activity, one row per active user. `days(start, end)`: per persona and UTC day,
+    the users active that day and their counted events, for daily series. Both group the per (day, user) counts
+    of activity_rollups: sealed days come from the rollup, open days from events.
     """
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._tables: dict[tuple[str, datetime, datetime], Table] = {}
 
+    @staticmethod
+    def shared(connection: Connection) -> ActivityTables | None:
+        """The tables of the enclosing `shared_activity` block on this connection, if any."""
+        found = connection.info.get(SHARED_KEY)
+        return found if isinstance(found, ActivityTables) else None
+
     def users(self, start: datetime, end: datetime) -> Table:
-        return self._table("users", start, end, lambda: [self._users(start, end)])
+        return self._table("users", start, end, lambda: per_user_activity(self.connection, start, end))
 
     def days(self, start: datetime, end: datetime) -> Table:
         return self._table("days", start, end, lambda: self._days(start, end))
@@ -75,76 +106,61 @@ class ActivityTables:
             self.connection.execute(DropTable(table))
         self._tables.clear()
 
-    def _table(
-        self, kind: str, start: datetime, end: datetime, parts: Callable[[], list[AnySelect]]
-    ) -> Table:
+    def _table(self, kind: str, start: datetime, end: datetime, build: Callable[[], AnySelect]) -> Table:
         if (kind, start, end) not in self._tables:
-            first, *rest = parts()
-            statement = CreateTableAs(first, f"fl_activity_{uuid.uuid4().hex[:12]}", temporary=True)
+            statement = CreateTableAs(build(), f"fl_activity_{uuid.uuid4().hex[:12]}", temporary=True)
             self.connection.execute(statement)
-            for part in rest:
-                self.connection.execute(
-                    insert(statement.table).from_select(list(part.selected_columns.keys()), part)
-                )
             self._tables[(kind, start, end)] = statement.table
         return self._tables[(kind, start, end)]
 
-    def _users(self, start: datetime, end: datetime) -> AnySelect:
-        first_event = (
-            select(func.min(EventRow.timestamp))
-            .where(EventRow.user_id == UserRow.id, _in(EventRow.timestamp, start, end))
-            .correlate(UserRow)
-            .scalar_subquery()
-        )
-        # MATERIALIZED: the probe runs once per user, not once more for the filter below.
-        active = (
-            select(UserRow.id.label("user_id"), _persona().label("persona"), first_event.label("first_at"))
-            .cte("active")
-            .prefix_with("MATERIALIZED")
-        )
-        day = utc_day(active.c.first_at, self.connection.dialect).label("day")
-        statement = select(active.c.user_id, active.c.persona, day)
-        for name, column in COUNTED_EVENTS.items():  # one index range per event name
-            counted = (
-                select(EventRow.user_id, func.count().label(column))
-                .where(EventRow.name == name, _in(EventRow.timestamp, start, end))
-                .group_by(EventRow.user_id)
-                .subquery(column)
-            )
-            statement = statement.add_columns(func.coalesce(counted.c[column], 0).label(column))
-            statement = statement.outerjoin(counted, counted.c.user_id == active.c.user_id)
-        return statement.where(active.c.first_at.is_not(None))
+    def _days(self, start: datetime, end: datetime) -> AnySelect:
+        """Per persona and UTC day: the users active that day (within the window) and their counted events.
 
-    def _days(self, start: datetime, end: datetime) -> list[AnySelect]:
-        """One statement per UTC day the window touches."""
-        first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
-        return [self._day(start, end, first + timedelta(days=i)) for i in range((last - first).days + 1)]
-
-    def _day(self, start: datetime, end: datetime, day: date) -> AnySelect:
-        """Per persona, the users active on `day` (within the window) and their counted events."""
-        day_start = datetime.combine(day, time(), UTC)
-        counts = [
-            func.sum(case((EventRow.name == name, 1), else_=0)).label(column)
-            for name, column in COUNTED_EVENTS.items()
-        ]
-        per_user = (
-            select(EventRow.user_id, *counts)
-            .where(
-                _in(EventRow.timestamp, max(start, day_start), min(end, day_start + timedelta(days=1))),
-                EventRow.user_id.is_not(None),
-            )
-            .group_by(EventRow.user_id)
-            .subquery("per_user")
-        )
-        persona = _persona().label("persona")
-        totals = [func.sum(per_user.c[column]).label(column) for column in COUNTED_EVENTS.values()]
-        label = cast(literal(day.isoformat()), String).label("day")
+        Each (day, user) row takes its persona from the window's users table (built first if need be): a lookup
+        in that small table is cheaper than one in users, on SQLite especially."""
+        users = self.users(start, end)
+        days = activity_by_user_day(self.connection, start, end).subquery("activity")
         return (
-            select(persona, label, func.count().label("active_users"), *totals)
-            .select_from(per_user)
-            .outerjoin(UserRow, UserRow.id == per_user.c.user_id)
-            .group_by(persona)
+            select(
+                users.c.persona,
+                days.c.day,
+                func.count().label("active_users"),
+                *(func.sum(days.c[column]).label(column) for column in COUNTED_EVENTS.values()),
+            )
+            .select_from(days)
+            .join(users, users.c.user_id == days.c.user_id)
+            .group_by(users.c.persona, days.c.day)
         )
+
+
+@contextmanager
+def shared_activity(connection: Connection) -> Iterator[ActivityTables]:
+    """Within the block, every metric report and KPI computation on `connection` shares one ActivityTables (a
+    dashboard computes each window's per-user activity once, not once for the KPIs and once for the metrics).
+    The tables are dropped at the end (not on error: the rollback discards them, as in metrics.materialized)."""
+    outer = ActivityTables.shared(connection)
+    if outer is not None:  # nested: the outer block owns them
+        yield outer
+        return
+    tables = ActivityTables(connection)
+    connection.info[SHARED_KEY] = tables
+    try:
+        yield tables
+    finally:
+        connection.info.pop(SHARED_KEY, None)
+    tables.close()
+
+
+@contextmanager
+def activity_tables(connection: Connection) -> Iterator[ActivityTables]:
+    """The shared tables when inside `shared_activity`, else private ones dropped at the end of the block."""
+    shared = ActivityTables.shared(connection)
+    if shared is not None:
+        yield shared
+        return
+    tables = ActivityTables(connection)
+    yield tables
+    tables.close()  # on failure the transaction's rollback discards the temporary tables instead
 
 
 def per_active_user_units(users: Table, event_name: str) -> Subquery:

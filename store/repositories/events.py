@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, case, func, select
+from sqlalchemy import Connection, Table, and_, case, func, select
 
 from store.models import UNASSIGNED_PERSONA, EventRow, UserRow
 from store.sql import insert_for
@@ -65,6 +65,9 @@ class UserSighting:
     last_seen: datetime
     persona: str | None = None
     traits: dict[str, Any] | None = None
+    signed_up_at: datetime | None = None  # the batch's earliest user_signed_up of the user
+    first_report_at: datetime | None = None  # the batch's earliest report_generated of the user
+    subscribed_at: datetime | None = None  # the batch's earliest subscription_started of the user
 
 
 # One encoder for every row: json.dumps builds a new JSONEncoder per call when given options.
@@ -78,7 +81,11 @@ def _sqlite_time(value: datetime) -> str:
 
 
 def insert_events(connection: Connection, records: Sequence[EventRecord]) -> int:
-    """Insert records, skipping message ids already stored; returns how many rows were inserted."""
+    """Insert records, skipping message ids already stored; returns how many rows were inserted.
+
+    The caller must also call activity_rollups.mark_stale_days for the records, as the last statement of its
+    transaction (it locks the day markers; the later, the shorter).
+    """
     if not records:
         return 0
     records = sorted(records, key=lambda r: r.message_id)  # one index lock order for concurrent writers
@@ -167,6 +174,9 @@ def upsert_users(connection: Connection, sightings: Sequence[UserSighting]) -> N
         # A sighting that does not determine a persona keeps the one already known.
         "persona": case((excluded.persona == UNASSIGNED_PERSONA, table.c.persona), else_=excluded.persona),
         "traits": excluded.traits,
+        "signed_up_at": _earliest(excluded.signed_up_at, table.c.signed_up_at),
+        "first_report_at": _earliest(excluded.first_report_at, table.c.first_report_at),
+        "subscribed_at": _earliest(excluded.subscribed_at, table.c.subscribed_at),
     }  # fmt: skip
     connection.execute(
         statement.on_conflict_do_update(index_elements=["id"], set_=updates),
@@ -177,9 +187,21 @@ def upsert_users(connection: Connection, sightings: Sequence[UserSighting]) -> N
                 "traits": s.traits or {},
                 "first_seen": s.first_seen,
                 "last_seen": s.last_seen,
+                "signed_up_at": s.signed_up_at,
+                "first_report_at": s.first_report_at,
+                "subscribed_at": s.subscribed_at,
             }
             for s in sorted(sightings, key=lambda s: s.user_id)
         ],
+    )
+
+
+def _earliest(batch: Any, stored: Any) -> Any:
+    """The earlier of two optional instants (NULL means none yet): milestones only ever move earlier."""
+    return case(
+        (stored.is_(None), batch),
+        (and_(batch.is_not(None), batch < stored), batch),
+        else_=stored,
     )
 
 

@@ -34,8 +34,9 @@ from sqlalchemy import (
 )
 
 from store.models import EventRow, SurveyAnswerRow, UserRow
+from store.repositories.active_users import ActivityTables, per_user_activity
 from store.repositories.metrics import time_to_value_units
-from store.sql import JsonProperties, nearest_rank, seconds_between, utc_day
+from store.sql import JsonProperties, nearest_rank, seconds_between
 
 CONVERSION_PERIOD = timedelta(days=30)
 GROWTH_EVENTS = ("subscription_upgraded", "subscription_expanded")
@@ -44,13 +45,6 @@ SUBSCRIPTION_EVENTS = (
     "subscription_cancelled",
     *GROWTH_EVENTS,
     "subscription_contracted",
-)
-ACTIVITY_EVENTS = (
-    "support_ticket_opened",
-    "task_completed",
-    "task_failed",
-    "feature_used",
-    "payment_succeeded",
 )
 
 T = TypeVar("T")
@@ -179,38 +173,30 @@ def _from_row(counts: type[T], row: AnyRow) -> T:
 def window_activity(connection: Connection, start: datetime, end: datetime) -> ByPersona[WindowActivity]:
     """Active users (any event in the window) and their tickets, tasks, feature use and payments, per persona.
 
-    Active users are found per user with an index-only probe of (user_id, timestamp); the counts come from one
-    scan of the five event names in the window, per user first, so each user row joins its persona once.
+    Summed per persona from the per-user activity of the window (active_users.per_user_activity: sealed days
+    from the rollup, open days from events); inside `shared_activity` from the temporary table the metric reports
+    of the same window use too.
     """
-    active = (
-        select(literal_column("1"))
-        .where(EventRow.user_id == UserRow.id, _in_window(start, end))
-        .correlate(UserRow)
-        .exists()
+    shared = ActivityTables.shared(connection)
+    users = (
+        shared.users(start, end)
+        if shared is not None
+        else per_user_activity(connection, start, end).subquery()
     )
-    per_user = _per_user_activity(_Json(connection.dialect), start, end)
-    u, dialect = per_user.c, connection.dialect
-    # Two distinct UTC days exist exactly when the first and the last use fall on different days.
-    reused = utc_day(u.first_feature_use, dialect) != utc_day(u.last_feature_use, dialect)
-    per_persona = (
-        select(
-            UserRow.persona,
-            func.count().label("active_users"),
-            func.sum(u.tickets_opened).label("tickets_opened"),
-            func.sum(u.tickets_opened * u.tickets_opened).label("tickets_sum_squares"),
-            func.sum(u.tasks_completed).label("tasks_completed"),
-            func.sum(u.tasks_automated).label("tasks_automated"),
-            func.sum(u.tasks_failed).label("tasks_failed"),
-            _count_where(u.first_feature_use.is_not(None)).label("feature_users"),
-            _count_where(reused).label("feature_reusers"),
-            _count_where(u.payments > 0).label("paying_users"),
-            func.sum(u.revenue_usd).label("revenue_usd"),
-        )
-        .select_from(UserRow)
-        .outerjoin(per_user, u.user_id == UserRow.id)
-        .where(active)
-        .group_by(UserRow.persona)
-    )
+    u = users.c
+    per_persona = select(
+        u.persona,
+        func.count().label("active_users"),
+        func.sum(u.tickets).label("tickets_opened"),
+        func.sum(u.tickets * u.tickets).label("tickets_sum_squares"),
+        func.sum(u.tasks_completed).label("tasks_completed"),
+        func.sum(u.tasks_automated).label("tasks_automated"),
+        func.sum(u.tasks_failed).label("tasks_failed"),
+        _count_where(u.feature_days > 0).label("feature_users"),
+        _count_where(u.feature_days > 1).label("feature_reusers"),  # on two distinct UTC days or more
+        _count_where(u.payments > 0).label("paying_users"),
+        func.sum(u.revenue_usd).label("revenue_usd"),
+    ).group_by(u.persona)
     return _rollup(connection, per_persona, WindowActivity)
 
 
@@ -244,29 +230,6 @@ def payments(connection: Connection, start: datetime, end: datetime) -> ByPerson
         .group_by(UserRow.persona)
     )
     return _rollup(connection, per_persona, WindowActivity)
-
-
-def _per_user_activity(json: _Json, start: datetime, end: datetime) -> Subquery:
-    def named(name: str) -> ColumnElement[bool]:
-        return EventRow.name == name
-
-    automated = case((json.is_true("automated"), 1), else_=0)
-    return (
-        select(
-            EventRow.user_id,
-            _count_where(named("support_ticket_opened")).label("tickets_opened"),
-            _count_where(named("task_completed")).label("tasks_completed"),
-            func.sum(case((named("task_completed"), automated), else_=0)).label("tasks_automated"),
-            _count_where(named("task_failed")).label("tasks_failed"),
-            func.min(case((named("feature_used"), EventRow.timestamp))).label("first_feature_use"),
-            func.max(case((named("feature_used"), EventRow.timestamp))).label("last_feature_use"),
-            _count_where(named("payment_succeeded")).label("payments"),
-            func.sum(case((named("payment_succeeded"), json.number("amount")))).label("revenue_usd"),
-        )
-        .where(EventRow.name.in_(ACTIVITY_EVENTS), _in_window(start, end))
-        .group_by(EventRow.user_id)
-        .subquery("per_user")
-    )
 
 
 def subscriptions(connection: Connection, start: datetime, end: datetime) -> ByPersona[SubscriptionCounts]:
@@ -363,44 +326,23 @@ def _is_paying(last_start: ColumnElement[Any], last_cancellation: ColumnElement[
 
 
 def conversions(connection: Connection, start: datetime, end: datetime) -> ByPersona[ConversionCounts]:
-    """Users whose first user_signed_up is in the window; converted: a subscription_started ≤ 30 days later.
+    """Users whose first user_signed_up is in the window; converted: their first subscription_started came at or
+    after the signup and no more than 30 days later.
 
-    Starts after the window's end count while they are within 30 days of the signup (a cohort measure). One
-    scan of signups and starts; a window function puts each user's signup time on their start rows.
+    Starts after the window's end count while they are within 30 days of the signup (a cohort measure). Reads the
+    users rows (ingestion keeps each user's first signup and first subscription start): one range of the
+    signed_up_at index.
     """
-    is_signup = EventRow.name == "user_signed_up"
-    first_signup = func.min(case((and_(is_signup, EventRow.timestamp < end), EventRow.timestamp)))
-    rows = (
-        select(
-            EventRow.user_id,
-            EventRow.name,
-            EventRow.timestamp,
-            first_signup.over(partition_by=EventRow.user_id).label("signed_up_at"),
-        )
-        .where(
-            EventRow.name.in_(("user_signed_up", "subscription_started")),
-            EventRow.timestamp <= end + CONVERSION_PERIOD,
-        )
-        .subquery("signups_and_starts")
-    )
-    r = rows.c
-    elapsed_seconds = seconds_between(r.timestamp, r.signed_up_at, connection.dialect)
-    converting_start = and_(
-        r.name == "subscription_started",
-        r.timestamp >= r.signed_up_at,
+    signed_up_at, subscribed_at = UserRow.signed_up_at, UserRow.subscribed_at
+    elapsed_seconds = seconds_between(subscribed_at, signed_up_at, connection.dialect)
+    converted = and_(
+        subscribed_at.is_not(None),
+        subscribed_at >= signed_up_at,
         elapsed_seconds <= CONVERSION_PERIOD.total_seconds(),
     )
-    per_user = (
-        select(r.user_id, func.max(case((converting_start, 1), else_=0)).label("converted"))
-        .where(r.signed_up_at >= start)
-        .group_by(r.user_id)
-        .subquery("signups")
-    )
     per_persona = (
-        select(
-            UserRow.persona, func.count().label("signups"), func.sum(per_user.c.converted).label("converted")
-        )
-        .join(UserRow, UserRow.id == per_user.c.user_id)
+        select(UserRow.persona, func.count().label("signups"), _count_where(converted).label("converted"))
+        .where(signed_up_at >= start, signed_up_at < end)
         .group_by(UserRow.persona)
     )
     return _rollup(connection, per_persona, ConversionCounts)

@@ -37,10 +37,9 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import aliased
 from sqlalchemy.schema import DropTable
 
-from store.models import UNASSIGNED_PERSONA, EventRow, MetricObservationRow, UserRow
+from store.models import UNASSIGNED_PERSONA, CampaignRow, MetricObservationRow, ReportRow, UserRow
 from store.sql import add_days, less_than_days_after, nearest_rank, seconds_between, utc_day
 
 UNASSIGNED = UNASSIGNED_PERSONA
@@ -87,53 +86,26 @@ def time_to_value_window_units(dialect: Dialect, bounds: Sequence[datetime]) -> 
     """time_to_value_units of consecutive windows [bounds[0], bounds[1]), [bounds[1], bounds[2]), … in one
     statement, each window's units as if computed on their own; `window_index` says whose they are.
 
-    One pass over the reports of all the windows, and one index probe of (user_id, timestamp) per user that
-    reported in them (after grouping: once per user, not once per report), so the cost follows the windows, not
-    the whole history. A user's first report falls in window i exactly when it is the user's first report in all
-    the windows and the user reported nothing before the first one. Signups are read up to the last window's end:
-    a signup after window i's end cannot precede a first report in window i, so it leaves the same users out.
+    A user's value comes from the users row: ingestion keeps each user's earliest user_signed_up and earliest
+    report_generated there (signed_up_at, first_report_at), so the units are one range of the first_report_at
+    index — no report or signup events are read. A first report before the signup gives no value.
     """
     first, last = bounds[0], bounds[-1]
-    signup = (
-        select(EventRow.user_id, func.min(EventRow.timestamp).label("signed_up_at"))
-        .where(EventRow.name == "user_signed_up", EventRow.user_id.is_not(None), EventRow.timestamp < last)
-        .group_by(EventRow.user_id)
-        .subquery()
-    )
-    first_report = (
-        select(EventRow.user_id, func.min(EventRow.timestamp).label("first_at"))
-        .where(EventRow.name == "report_generated", _in(EventRow.timestamp, first, last))
-        .group_by(EventRow.user_id)
-        .subquery()
-    )
-    earlier = aliased(EventRow)
-    earlier_report = (
-        select(literal(1))
-        .where(
-            earlier.user_id == first_report.c.user_id,
-            earlier.name == "report_generated",
-            earlier.timestamp < first,
-        )
-        .exists()
-    )
+    reported_at, signed_up_at = UserRow.first_report_at, UserRow.signed_up_at
     inner_bounds = bounds[1:-1]
     window_index = (
-        case(*((first_report.c.first_at < bound, index) for index, bound in enumerate(inner_bounds)),
-             else_=len(inner_bounds))
+        case(*((reported_at < bound, index) for index, bound in enumerate(inner_bounds)), else_=len(inner_bounds))
         if inner_bounds else literal(0)
     )  # fmt: skip
     derived = (
         select(
             window_index.label("window_index"),
-            first_report.c.user_id,
+            UserRow.id.label("user_id"),
             _persona().label("persona"),
-            seconds_between(first_report.c.first_at, signup.c.signed_up_at, dialect).label("value"),
-            first_report.c.first_at.label("at"),
+            seconds_between(reported_at, signed_up_at, dialect).label("value"),
+            reported_at.label("at"),
         )
-        .select_from(first_report)
-        .join(signup, signup.c.user_id == first_report.c.user_id)
-        .outerjoin(UserRow, UserRow.id == first_report.c.user_id)
-        .where(first_report.c.first_at >= signup.c.signed_up_at, ~earlier_report)
+        .where(_in(reported_at, first, last), signed_up_at.is_not(None), reported_at >= signed_up_at)
         .cte()
     )
     parts: list[Select[Any]] = []
@@ -200,63 +172,29 @@ def _explicit_units(
 
 def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> Subquery:
     """Report outcomes decided in [start, end): 0 at a report's first report_corrected within 7 days of its
-    report_sent; 1 when 7 days pass without one, decided at sent + 7 days.
+    first report_sent; 1 when 7 days pass without one, decided at sent + 7 days.
 
     Deciding each outcome when it becomes known (as renewals do) keeps the latest window unbiased: counting
     reports sent in the window would call recent reports accurate before they have had time to be corrected.
-    An explicit REPORT_ACCURACY observation (dims.report_id) replaces the event-derived outcome of that report.
+    Reads the reports table, where ingestion keeps each report's first send and correction and the outcome they
+    decide (store.repositories.reports): one range of its decided_at index. An explicit REPORT_ACCURACY
+    observation (dims.report_id) replaces the event-derived outcome of that report.
     """
-    wait = timedelta(days=CORRECTION_WINDOW_DAYS)
-    report_id = EventRow.properties["report_id"].as_string()
-    first_sent = (
-        select(report_id.label("report_id"), func.min(EventRow.timestamp).label("sent_at"),
-               func.min(EventRow.user_id).label("user_id"))
-        .where(EventRow.name == "report_sent", _in(EventRow.timestamp, start - wait, end))
-        .group_by(report_id)
-        .subquery()
-    )  # fmt: skip
-    # Each report with its sender's persona, planned on its own (MATERIALIZED): joined after the outcome filter,
-    # whose selectivity PostgreSQL cannot estimate, the users would be looked up one by one instead of hashed.
-    sent = (
-        select(first_sent.c.report_id, first_sent.c.sent_at, _persona().label("persona"))
-        .select_from(first_sent)
-        .outerjoin(UserRow, UserRow.id == first_sent.c.user_id)
-        .cte()
-        .prefix_with("MATERIALIZED")
-    )
-    corrected = (
-        select(report_id.label("report_id"), func.min(EventRow.timestamp).label("corrected_at"))
-        .where(EventRow.name == "report_corrected", _in(EventRow.timestamp, start - wait, end))
-        .group_by(report_id)
-        .subquery()
-    )
-    in_time = and_(
-        corrected.c.corrected_at >= sent.c.sent_at,
-        less_than_days_after(corrected.c.corrected_at, sent.c.sent_at, CORRECTION_WINDOW_DAYS, dialect),
-    )
+    report = ReportRow
     explicit_reports = select(MetricObservationRow.dims["report_id"].as_string()).where(
         MetricObservationRow.category == "report_accuracy",
         MetricObservationRow.dims["report_id"].as_string().is_not(None),
     )
-    outcomes = (
+    derived = (
         select(
-            sent.c.persona,
-            case((in_time, 0.0), else_=1.0).label("value"),
-            case((in_time, corrected.c.corrected_at), else_=add_days(sent.c.sent_at, CORRECTION_WINDOW_DAYS, dialect))
-            .label("at"),
-            sent.c.sent_at.label("sent_at"),
-            case((in_time, 1), else_=0).label("was_corrected"),
+            func.coalesce(UserRow.persona, literal(UNASSIGNED)).label("persona"),
+            cast(report.accurate, Float).label("value"),
+            report.decided_at.label("at"),
         )
-        .select_from(sent)
-        .outerjoin(corrected, corrected.c.report_id == sent.c.report_id)
-        .where(sent.c.report_id.is_not(None), not_(sent.c.report_id.in_(explicit_reports)))
-        .subquery()
-    )  # fmt: skip
-    decided_in_window = or_(
-        and_(outcomes.c.was_corrected == 1, _in(outcomes.c.at, start, end)),
-        and_(outcomes.c.was_corrected == 0, _in(outcomes.c.sent_at, start - wait, end - wait)),
+        .select_from(report)
+        .outerjoin(UserRow, UserRow.id == report.user_id)
+        .where(_in(report.decided_at, start, end), report.report_id.not_in(explicit_reports))
     )
-    derived = select(outcomes.c.persona, outcomes.c.value, outcomes.c.at).where(decided_in_window)
     explicit = _explicit_units(
         "report_accuracy", start, end, unit_key=MetricObservationRow.dims["report_id"].as_string()
     )
@@ -264,54 +202,41 @@ def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> S
 
 
 def renewal_units(dialect: Dialect, start: datetime, end: datetime, renewal_window_days: int) -> Subquery:
-    """Renewal outcomes decided in [start, end): 1 at a sponsor_renewed event; 0 when a campaign_ended has no
-    sponsor_renewed within `renewal_window_days`, decided at the end of that wait.
+    """Renewal outcomes decided in [start, end): 1 at a campaign's first sponsor_renewed; 0 when its first
+    campaign_ended has no sponsor_renewed within `renewal_window_days`, decided at the end of that wait.
 
-    Deciding outcomes when they become known keeps recent windows unbiased (TRACKING_PLAN.md). An explicit
-    RENEWAL_SUCCESS observation (dims.campaign_id) replaces the event-derived outcome of that campaign.
+    Deciding outcomes when they become known keeps recent windows unbiased (TRACKING_PLAN.md). Reads the campaigns
+    table (first end and first renewal per campaign, with their senders, kept by ingestion): one index range for
+    the renewals of the window and one for the ends whose wait ran out in it. An explicit RENEWAL_SUCCESS
+    observation (dims.campaign_id) replaces the event-derived outcome of that campaign.
     """
-    campaign_id = EventRow.properties["campaign_id"].as_string()
+    campaign = CampaignRow
     explicit_campaigns = select(MetricObservationRow.dims["campaign_id"].as_string()).where(
         MetricObservationRow.category == "renewal_success",
         MetricObservationRow.dims["campaign_id"].as_string().is_not(None),
     )
-    # A CTE: successes and failures both read it, and a CTE read twice is computed once (SQLite, PostgreSQL).
-    renewed = (
-        select(campaign_id.label("campaign_id"), func.min(EventRow.timestamp).label("renewed_at"),
-               func.min(EventRow.user_id).label("user_id"))
-        .where(EventRow.name == "sponsor_renewed", EventRow.timestamp < end + timedelta(days=renewal_window_days))
-        .group_by(campaign_id)
-        .cte()
-    )  # fmt: skip
-    wait = timedelta(days=renewal_window_days)
-    ended = (
-        select(campaign_id.label("campaign_id"), func.min(EventRow.timestamp).label("ended_at"),
-               func.min(EventRow.user_id).label("user_id"))
-        .where(EventRow.name == "campaign_ended", _in(EventRow.timestamp, start - wait, end - wait))
-        .group_by(campaign_id)
-        .subquery()
-    )  # fmt: skip
+    not_explicit = campaign.campaign_id.not_in(explicit_campaigns)
     successes = (
-        select(_persona().label("persona"), literal(1.0).label("value"), renewed.c.renewed_at.label("at"))
-        .select_from(renewed)
-        .outerjoin(UserRow, UserRow.id == renewed.c.user_id)
-        .where(_in(renewed.c.renewed_at, start, end), renewed.c.campaign_id.not_in(explicit_campaigns))
+        select(_persona().label("persona"), literal(1.0).label("value"), campaign.renewed_at.label("at"))
+        .select_from(campaign)
+        .outerjoin(UserRow, UserRow.id == campaign.renewed_user_id)
+        .where(_in(campaign.renewed_at, start, end), not_explicit)
     )
+    wait = timedelta(days=renewal_window_days)
     unrenewed = or_(
-        renewed.c.renewed_at.is_(None),
-        not_(less_than_days_after(renewed.c.renewed_at, ended.c.ended_at, renewal_window_days, dialect)),
+        campaign.renewed_at.is_(None),
+        not_(less_than_days_after(campaign.renewed_at, campaign.ended_at, renewal_window_days, dialect)),
     )
     failures = (
         # A failure is decided when the wait runs out, so that is where the daily series puts it.
         select(
             _persona().label("persona"),
             literal(0.0).label("value"),
-            add_days(ended.c.ended_at, renewal_window_days, dialect).label("at"),
+            add_days(campaign.ended_at, renewal_window_days, dialect).label("at"),
         )
-        .select_from(ended)
-        .outerjoin(renewed, renewed.c.campaign_id == ended.c.campaign_id)
-        .outerjoin(UserRow, UserRow.id == ended.c.user_id)
-        .where(unrenewed, ended.c.campaign_id.is_not(None), ended.c.campaign_id.not_in(explicit_campaigns))
+        .select_from(campaign)
+        .outerjoin(UserRow, UserRow.id == campaign.ended_user_id)
+        .where(_in(campaign.ended_at, start - wait, end - wait), unrenewed, not_explicit)
     )
     explicit = _explicit_units(
         "renewal_success", start, end, unit_key=MetricObservationRow.dims["campaign_id"].as_string()

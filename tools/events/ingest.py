@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import islice
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from store.database import Database
+from store.repositories.activity_rollups import mark_stale_days
 from store.repositories.events import (
     UserSighting,
     existing_message_ids,
@@ -24,6 +26,7 @@ from store.repositories.events import (
     upsert_users,
 )
 from store.repositories.experiment_units import mark_assigned_users_dirty
+from store.repositories.first_occurrences import ENTITY_EVENTS, record_first_occurrences
 from tools.events.model import CanonicalEvent
 from tools.events.segment import Rejection
 from tools.personas import PersonaRegistry, load_registry
@@ -31,6 +34,12 @@ from tools.surveys.reactions import TriggeredSurvey, react_to_events
 from tools.surveys.throttle import DEFAULT_GLOBAL_RECONTACT_DAYS
 
 DEFAULT_CHUNK_EVENTS = 5_000
+# Events whose earliest occurrence per user is kept on the users row (time to value reads them).
+MILESTONE_EVENTS = {
+    "user_signed_up": "signed_up_at",
+    "report_generated": "first_report_at",
+    "subscription_started": "subscribed_at",
+}
 RETRY_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 0.05
 # PostgreSQL SQLSTATEs of transactions that lost a race and succeed when simply run again.
@@ -96,6 +105,7 @@ class EventIngestor:
                     new = [e for e in unique if e.message_id not in stored]
                     inserted = insert_events(connection, new)
                     upsert_users(connection, self._sightings(connection, new))
+                    record_first_occurrences(connection, [e for e in new if e.name in ENTITY_EVENTS])
                     # Experiments recompute assigned users whose events arrive (same transaction: none missed).
                     mark_assigned_users_dirty(connection, [e.user_id for e in new if e.user_id is not None])
                     triggered = (
@@ -103,6 +113,8 @@ class EventIngestor:
                         if self.survey_triggers
                         else []
                     )
+                    # Last: it locks the markers of closed days these events fall on (activity_rollups).
+                    mark_stale_days(connection, [e.timestamp for e in new], datetime.now(UTC))
                 return IngestSummary(accepted=inserted, duplicates=len(events) - inserted, surveys=triggered)
             except DBAPIError as error:
                 if attempt == RETRY_ATTEMPTS or not _is_transient(error):
@@ -129,6 +141,7 @@ class EventIngestor:
         first: dict[str, CanonicalEvent] = {}
         last: dict[str, CanonicalEvent] = {}
         identifies: dict[str, list[CanonicalEvent]] = {}
+        milestones: dict[str, dict[str, datetime]] = {}
         for event in events:
             if event.user_id is None:
                 continue
@@ -139,6 +152,11 @@ class EventIngestor:
                 last[uid] = event
             if event.type == "identify":
                 identifies.setdefault(uid, []).append(event)
+            if event.name in MILESTONE_EVENTS:
+                earliest = milestones.setdefault(uid, {})
+                name = MILESTONE_EVENTS[event.name]
+                if name not in earliest or event.timestamp < earliest[name]:
+                    earliest[name] = event.timestamp
         known_traits = stored_traits(connection, list(first))  # also locks the batch's users, in id order
         sightings = []
         for uid, first_event in first.items():
@@ -151,8 +169,13 @@ class EventIngestor:
                     traits.update(call.traits)
                 persona = self.personas.determine(traits)
             sightings.append(
-                UserSighting(uid, first_event.timestamp, last[uid].timestamp, persona=persona, traits=traits)
-            )
+                UserSighting(
+                    uid, first_event.timestamp, last[uid].timestamp, persona=persona, traits=traits,
+                    signed_up_at=milestones.get(uid, {}).get("signed_up_at"),
+                    first_report_at=milestones.get(uid, {}).get("first_report_at"),
+                    subscribed_at=milestones.get(uid, {}).get("subscribed_at"),
+                )
+            )  # fmt: skip
         return sightings
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from store.database import Database
 from store.models import UNASSIGNED_PERSONA, UserRow
 from store.repositories import experiments as repo
+from store.repositories.activity_rollups import mark_stale_days
 from store.repositories.events import insert_events
 from store.repositories.experiment_units import mark_dirty
 from tools.events.ingest import EventIngestor, IngestSummary
@@ -308,9 +309,9 @@ class ExperimentService:
             )
             fresh = inserted | redrawn
             stored = repo.stored_assignments(connection, experiment.id, [u.user_id for u in users])
-            insert_events(
-                connection, [_exposure_event(experiment, stored[uid], now) for uid in sorted(fresh)]
-            )
+            exposures = [_exposure_event(experiment, stored[uid], now) for uid in sorted(fresh)]
+            insert_events(connection, exposures)
+            mark_stale_days(connection, [e.timestamp for e in exposures], datetime.now(UTC))
             mark_dirty(connection, experiment.id, sorted(fresh))  # their metric values start (again) now
             return stored, fresh  # fmt: skip
 

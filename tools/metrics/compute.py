@@ -85,12 +85,11 @@ def metric_reports(
 ) -> list[MetricReport]:
     """Several metrics over one window and its previous window; the per-active-user metrics share their inputs
     (store.repositories.active_users.ActivityTables)."""
-    activity = active_sql.ActivityTables(connection)
-    reports = [
-        _report(connection, activity, name, window, persona, renewal_window_days, alpha) for name in metrics
-    ]
-    activity.close()  # on failure the transaction's rollback discards the temporary tables instead
-    return reports
+    with active_sql.activity_tables(connection) as activity:
+        return [
+            _report(connection, activity, name, window, persona, renewal_window_days, alpha)
+            for name in metrics
+        ]
 
 
 def window_summaries(
@@ -104,17 +103,16 @@ def window_summaries(
 
     What an escalation check needs for each window it compares; the per-active-user metrics share their inputs.
     """
-    activity = active_sql.ActivityTables(connection)
     summaries: dict[str, dict[str | None, MetricSummary]] = {}
-    for name in metrics:
-        metric = METRIC_ALIASES.get(name, name)
-        spec = spec_for(metric)
-        context = _Context(connection, activity, metric, spec, renewal_window_days)
-        [aggregates], _ = _aggregates(context, [window], daily=False)
-        summaries[name] = {
-            key: _summary(metric, spec, window, key, aggregate) for key, aggregate in aggregates.items()
-        }
-    activity.close()
+    with active_sql.activity_tables(connection) as activity:
+        for name in metrics:
+            metric = METRIC_ALIASES.get(name, name)
+            spec = spec_for(metric)
+            context = _Context(connection, activity, metric, spec, renewal_window_days)
+            [aggregates], _ = _aggregates(context, [window], daily=False)
+            summaries[name] = {
+                key: _summary(metric, spec, window, key, aggregate) for key, aggregate in aggregates.items()
+            }
     return summaries
 
 

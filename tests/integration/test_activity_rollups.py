@@ -1,0 +1,258 @@
+"""The dashboard's stored shortcuts agree with the raw events, on SQLite and PostgreSQL.
+
+- daily_user_activity (rolled up by the worker): every KPI and metric report, for aligned and unaligned windows,
+  equals the same figures computed from events alone (rollup days hidden in a rolled-back transaction), before
+  and after rolling up, after late events made rolled-up days stale, and after rolling those up again.
+- Milestones and per-entity first occurrences kept by ingestion (users.signed_up_at / first_report_at /
+  subscribed_at, reports, campaigns): earliest wins whatever the arrival order, and migration 0014's backfill
+  from events gives the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import Connection, delete, func, select
+
+from feedbackloop.cli import app
+from feedbackloop.settings import Settings
+from feedbackloop.worker import ROLLUP_DAYS_PER_PASS, Worker
+from store.database import Database
+from store.migrate import alembic_config
+from store.models import (
+    ActivityRollupDayRow,
+    ActivityStaleDayRow,
+    CampaignRow,
+    DailyUserActivityRow,
+    ReportRow,
+    UserRow,
+)
+from store.repositories.active_users import shared_activity
+from store.repositories.activity_rollups import refresh_rollups, sealed_days
+from tools.events.ingest import EventIngestor
+from tools.events.model import CanonicalEvent
+from tools.kpis.compute import compute_kpis
+from tools.metrics.compute import METRIC_SPECS, metric_reports
+from tools.synthetic import SyntheticConfig, generate_events
+from tools.window import Window
+
+END = datetime(2026, 3, 1, tzinfo=UTC)
+ALIGNED = Window(END - timedelta(days=14), END)
+UNALIGNED = Window(datetime(2026, 2, 10, 13, 37, tzinfo=UTC), datetime(2026, 2, 25, 6, 5, 30, tzinfo=UTC))
+NOW = datetime.now(UTC)  # the rollup closes days by the real clock; every simulated day is long closed
+
+
+def late(user: str, name: str, when: datetime, number: int, **properties: Any) -> CanonicalEvent:
+    return CanonicalEvent(
+        message_id=f"late-{number}",
+        type="track",
+        name=name,
+        user_id=user,
+        anonymous_id=None,
+        timestamp=when,
+        received_at=NOW,
+        properties=properties,
+        context={},
+    )
+
+
+@pytest.fixture
+def simulated(database: Database) -> Database:
+    config = SyntheticConfig(users=60, days=40, seed=11, end=END)
+    EventIngestor(database).ingest_stream(generate_events(config))
+    return database
+
+
+def figures(connection: Connection, window: Window) -> dict[str, Any]:
+    """What the dashboard shows for the window: every KPI now and before, every metric report."""
+    with shared_activity(connection):
+        return {
+            "kpis": compute_kpis(connection, window).as_dict(),
+            "previous": compute_kpis(connection, window.previous()).as_dict(),
+            "metrics": [r.as_dict() for r in metric_reports(connection, list(METRIC_SPECS), window)],
+        }
+
+
+def stored_figures(database: Database, window: Window) -> dict[str, Any]:
+    with database.read() as connection:
+        return figures(connection, window)
+
+
+def raw_figures(database: Database, window: Window) -> dict[str, Any]:
+    """The same figures with no day sealed: everything read from events (the change is rolled back)."""
+    with database.engine.connect() as connection, connection.begin() as transaction:
+        connection.execute(delete(ActivityRollupDayRow))
+        assert sealed_days(connection, window.start, window.end) == []
+        result = figures(connection, window)
+        transaction.rollback()
+    return result
+
+
+def assert_same(left: Any, right: Any, path: str = "") -> None:
+    """Equal, floats to 1e-9 relative (sums taken in another order)."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        assert left.keys() == right.keys(), path
+        for key in left:
+            assert_same(left[key], right[key], f"{path}.{key}")
+    elif isinstance(left, list | tuple) and isinstance(right, list | tuple):
+        assert len(left) == len(right), path
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
+            assert_same(a, b, f"{path}[{index}]")
+    elif isinstance(left, float) and isinstance(right, float):
+        assert math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12) or (
+            math.isnan(left) and math.isnan(right)
+        ), f"{path}: {left} != {right}"
+    else:
+        assert left == right, f"{path}: {left!r} != {right!r}"
+
+
+def count(database: Database, row: Any) -> int:
+    with database.read() as connection:
+        return int(connection.execute(select(func.count()).select_from(row)).scalar_one())
+
+
+@pytest.mark.parametrize("window", [ALIGNED, UNALIGNED], ids=["aligned", "unaligned"])
+def test_rolled_up_figures_equal_the_raw_ones(simulated: Database, window: Window) -> None:
+    before = stored_figures(simulated, window)
+    assert count(simulated, DailyUserActivityRow) == 0  # nothing rolled up yet: all from events
+    report = refresh_rollups(simulated, NOW)
+    assert report.days >= 40 and report.remaining == 0 and report.users > 0
+    with simulated.read() as connection:
+        sealed = sealed_days(connection, window.start, window.end)
+    assert sealed and sealed[0] >= window.start.date() and sealed[-1] < window.end.date()
+    rolled = stored_figures(simulated, window)
+    assert_same(rolled, before)
+    assert_same(rolled, raw_figures(simulated, window))
+    assert rolled["kpis"]["overall"]["support_case_frequency"]["n"] > 0  # the figures are not all empty
+
+
+def test_late_events_make_their_day_stale_until_rolled_up_again(simulated: Database) -> None:
+    refresh_rollups(simulated, NOW)
+    with simulated.read() as connection:
+        some_user = connection.execute(select(UserRow.id).order_by(UserRow.id).limit(1)).scalar_one()
+    day = datetime(2026, 2, 20, 9, tzinfo=UTC)
+    EventIngestor(simulated).ingest(
+        [
+            late(some_user, "error_occurred", day, 1, error_type="timeout"),
+            late(some_user, "support_ticket_opened", day + timedelta(hours=1), 2, ticket_id="late"),
+            late(some_user, "feature_used", day + timedelta(days=1), 3, feature="dashboard"),
+            late(some_user, "payment_succeeded", day + timedelta(days=1), 4, amount=12.5),
+        ]
+    )
+    with simulated.read() as connection:
+        stale = set(connection.execute(select(ActivityStaleDayRow.day)).scalars())
+        sealed = sealed_days(connection, ALIGNED.start, ALIGNED.end)
+    assert stale == {"2026-02-20", "2026-02-21"}
+    assert day.date() not in sealed and (day + timedelta(days=1)).date() not in sealed
+    stale_view = stored_figures(simulated, ALIGNED)
+    assert_same(stale_view, raw_figures(simulated, ALIGNED))
+
+    report = refresh_rollups(simulated, NOW)
+    assert (report.days, report.stale) == (2, 2)
+    assert count(simulated, ActivityStaleDayRow) == 0
+    assert_same(stored_figures(simulated, ALIGNED), stale_view)
+
+
+def test_events_of_a_day_not_closed_yet_mark_nothing(database: Database) -> None:
+    EventIngestor(database).ingest([late("u1", "error_occurred", NOW - timedelta(minutes=1), 1)])
+    assert count(database, ActivityStaleDayRow) == 0
+    report = refresh_rollups(database, NOW)
+    # Only closed days are rolled up: today (and, within the grace after midnight, yesterday) stay open.
+    with database.read() as connection:
+        days = set(connection.execute(select(ActivityRollupDayRow.day)).scalars())
+    assert NOW.date().isoformat() not in days
+    assert report.users == 0
+
+
+def test_worker_rolls_up_and_the_cli_too(simulated: Database) -> None:
+    from typer.testing import CliRunner
+
+    settings = Settings(database_url=simulated.url, _env_file=None)
+    worker_report = Worker(simulated, settings).refresh_rollups()
+    assert worker_report.days == ROLLUP_DAYS_PER_PASS and worker_report.remaining > 0  # most recent first
+    assert worker_report.users > 0
+    EventIngestor(simulated).ingest([late("late-user", "error_occurred", END - timedelta(days=3), 9)])
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["rollups", "refresh", "--database-url", simulated.url])
+    assert result.exit_code == 0, result.output
+    # The ten days the worker left, and the one the late event made stale.
+    expected = f"rolled up {worker_report.remaining + 1} days (1 made stale by late events)"
+    assert expected in result.output and "0 days left" in result.output
+    bad = runner.invoke(app, ["rollups", "refresh", "--max-days", "0", "--database-url", simulated.url])
+    assert bad.exit_code == 2 and "--max-days" in bad.output
+
+
+def test_first_occurrences_keep_the_earliest_whatever_the_order(database: Database) -> None:
+    t = datetime(2026, 2, 1, 9, tzinfo=UTC)
+    ingestor = EventIngestor(database)
+    ingestor.ingest(
+        [
+            late("u1", "report_generated", t + timedelta(hours=5), 1, report_id="r1"),
+            late("u1", "report_sent", t + timedelta(days=2), 2, report_id="r1"),
+            late("u2", "report_corrected", t + timedelta(days=3), 3, report_id="r1"),
+            late("u1", "campaign_ended", t + timedelta(days=5), 4, campaign_id=7),
+        ]
+    )
+    ingestor.ingest(  # earlier, arriving later: they win
+        [
+            late("u1", "user_signed_up", t, 5),
+            late("u1", "report_generated", t + timedelta(hours=2), 6, report_id="r0"),
+            late("u3", "report_sent", t + timedelta(days=1), 7, report_id="r1"),
+            late("u1", "subscription_started", t + timedelta(days=4), 8),
+            late("u4", "campaign_ended", t + timedelta(days=4), 9, campaign_id=7),
+            late("u4", "sponsor_renewed", t + timedelta(days=30), 10, campaign_id=7),
+            late("u1", "report_sent", t + timedelta(days=9), 11, report_id="r1"),  # later again: ignored
+        ]
+    )
+    with database.read() as connection:
+        user = connection.execute(select(UserRow.__table__).where(UserRow.id == "u1")).one()
+        report = connection.execute(select(ReportRow.__table__).where(ReportRow.report_id == "r1")).one()
+        campaign = connection.execute(
+            select(CampaignRow.__table__).where(CampaignRow.campaign_id == "7")
+        ).one()
+    assert (user.signed_up_at, user.first_report_at, user.subscribed_at) == (
+        t,
+        t + timedelta(hours=2),
+        t + timedelta(days=4),
+    )
+    assert (report.user_id, report.sent_at, report.corrected_at) == (
+        "u3",
+        t + timedelta(days=1),
+        t + timedelta(days=3),
+    )
+    assert (report.accurate, report.decided_at) == (
+        0,
+        t + timedelta(days=3),
+    )  # corrected 2 days after the send
+    assert (campaign.ended_user_id, campaign.ended_at) == ("u4", t + timedelta(days=4))
+    assert (campaign.renewed_user_id, campaign.renewed_at) == ("u4", t + timedelta(days=30))
+
+
+def test_migration_backfill_matches_what_ingestion_keeps(simulated: Database) -> None:
+    def kept() -> dict[str, Any]:
+        with simulated.read() as connection:
+            return {
+                "users": connection.execute(
+                    select(
+                        UserRow.id, UserRow.signed_up_at, UserRow.first_report_at, UserRow.subscribed_at
+                    ).order_by(UserRow.id)
+                ).all(),
+                "reports": connection.execute(
+                    select(ReportRow.__table__).order_by(ReportRow.report_id)
+                ).all(),
+                "campaigns": connection.execute(
+                    select(CampaignRow.__table__).order_by(CampaignRow.campaign_id)
+                ).all(),
+            }
+
+    by_ingestion = kept()
+    assert by_ingestion["reports"] and by_ingestion["campaigns"]
+    with simulated.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0013")
+        command.upgrade(alembic_config(connection), "head")
+    assert kept() == by_ingestion
