@@ -44,7 +44,14 @@ from store.models import (
 )
 from store.repositories.experiment_sums import add_difference, claimed_totals, ensure_sums, forget_sums
 from store.repositories.metrics import materialized
-from store.sql import JsonProperties, add_seconds, insert_for, scan_left_first, seconds_between
+from store.sql import (
+    JsonProperties,
+    add_seconds,
+    index_probe_joins,
+    insert_for,
+    scan_left_first,
+    seconds_between,
+)
 
 # Names that stand for a combination of real events: event → weight of each occurrence.
 DERIVED_EVENTS: dict[str, dict[str, int]] = {
@@ -249,12 +256,13 @@ def _recompute(
 ) -> None:
     values = ExperimentUnitValueRow
     claimed_ids = select(CLAIMED_USERS.c.user_id)
-    before = claimed_totals(connection, experiment_id, phase, CLAIMED_USERS)
-    connection.execute(
-        delete(values).where(
-            values.experiment_id == experiment_id, values.phase == phase, values.user_id.in_(claimed_ids)
+    with index_probe_joins(connection):
+        before = claimed_totals(connection, experiment_id, phase, CLAIMED_USERS)
+        connection.execute(
+            delete(values).where(
+                values.experiment_id == experiment_id, values.phase == phase, values.user_id.in_(claimed_ids)
+            )
         )
-    )
     per_user_select, quantiles = recompute_sources(connection, experiment_id, phase, kept, lookback)
     if per_user_select is not None:
         # One pass over the events into a temporary table, then one cheap insert per metric from it.
@@ -276,7 +284,8 @@ def _recompute(
             source.c.value, literal(0.0), literal(0.0),
         )  # fmt: skip
         connection.execute(insert(values).from_select(_VALUE_COLUMNS, rows))
-    after = claimed_totals(connection, experiment_id, phase, CLAIMED_USERS)
+    with index_probe_joins(connection):
+        after = claimed_totals(connection, experiment_id, phase, CLAIMED_USERS)
     add_difference(connection, experiment_id, phase, before, after)
 
 
