@@ -53,19 +53,24 @@ class ReportRow(Base):
     first correction. Report accuracy reads these instead of grouping every report_sent and report_corrected."""
 
     __tablename__ = "reports"
-    # Covering: report accuracy reads (decided_at, accurate, user_id, report_id) from the index alone.
+    # Covering: report accuracy reads (decided_at, accurate, persona, report_id) from the index alone.
     __table_args__ = (
         Index(
-            "ix_reports_decided_at_accurate_user_id_report_id",
+            "ix_reports_decided_at_accurate_persona_report_id",
             "decided_at",
             "accurate",
-            "user_id",
+            "persona",
             "report_id",
         ),
     )
 
     report_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(
+        String(255), nullable=True, index=True
+    )  # index: persona changes
+    persona: Mapped[str | None] = mapped_column(
+        String(64), nullable=True
+    )  # the sender's, kept current by ingestion
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The outcome report accuracy counts (1 accurate, 0 corrected within 7 days of the first send) and when it
@@ -95,7 +100,8 @@ class DailyUserActivityRow(Base):
     __table_args__ = ({"sqlite_with_rowid": False},)  # stored in (day, user_id) order: a window is one range
 
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
-    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)  # index: persona changes
+    persona: Mapped[str] = mapped_column(String(64))  # the user's persona, kept current by ingestion
     events: Mapped[int] = mapped_column(Integer)
     errors: Mapped[int] = mapped_column(Integer)
     tickets: Mapped[int] = mapped_column(Integer)

@@ -59,21 +59,13 @@ def per_user_activity(connection: Connection, start: datetime, end: datetime) ->
     """Per user active in [start, end): persona, first active UTC day, the USER_SUMS and the number of UTC days
     with feature use (feature_days), from the per (day, user) counts of activity_rollups."""
     days = activity_by_user_day(connection, start, end).subquery("activity")
-    per_user = (
-        select(
-            days.c.user_id,
-            func.min(days.c.day).label("day"),
-            *(func.sum(days.c[column]).label(column) for column in USER_SUMS),
-            func.sum(case((days.c.feature_uses > 0, 1), else_=0)).label("feature_days"),  # one row per day
-        )
-        .group_by(days.c.user_id)
-        .subquery("per_user")
-    )
     return select(
-        per_user.c.user_id,
-        _persona().label("persona"),
-        *(column for column in per_user.c if column.key != "user_id"),
-    ).join(UserRow, UserRow.id == per_user.c.user_id)
+        days.c.user_id,
+        func.max(days.c.persona).label("persona"),  # every row of a user carries its current persona
+        func.min(days.c.day).label("day"),
+        *(func.sum(days.c[column]).label(column) for column in USER_SUMS),
+        func.sum(case((days.c.feature_uses > 0, 1), else_=0)).label("feature_days"),  # one row per day
+    ).group_by(days.c.user_id)
 
 
 class ActivityTables:
@@ -114,23 +106,14 @@ class ActivityTables:
         return self._tables[(kind, start, end)]
 
     def _days(self, start: datetime, end: datetime) -> AnySelect:
-        """Per persona and UTC day: the users active that day (within the window) and their counted events.
-
-        Each (day, user) row takes its persona from the window's users table (built first if need be): a lookup
-        in that small table is cheaper than one in users, on SQLite especially."""
-        users = self.users(start, end)
+        """Per persona and UTC day: the users active that day (within the window) and their counted events."""
         days = activity_by_user_day(self.connection, start, end).subquery("activity")
-        return (
-            select(
-                users.c.persona,
-                days.c.day,
-                func.count().label("active_users"),
-                *(func.sum(days.c[column]).label(column) for column in COUNTED_EVENTS.values()),
-            )
-            .select_from(days)
-            .join(users, users.c.user_id == days.c.user_id)
-            .group_by(users.c.persona, days.c.day)
-        )
+        return select(
+            days.c.persona,
+            days.c.day,
+            func.count().label("active_users"),
+            *(func.sum(days.c[column]).label(column) for column in COUNTED_EVENTS.values()),
+        ).group_by(days.c.persona, days.c.day)
 
 
 @contextmanager

@@ -37,10 +37,18 @@ from sqlalchemy import (
     or_,
     select,
     union_all,
+    update,
 )
 
 from store.database import Database
-from store.models import ActivityRollupDayRow, ActivityStaleDayRow, DailyUserActivityRow, EventRow
+from store.models import (
+    UNASSIGNED_PERSONA,
+    ActivityRollupDayRow,
+    ActivityStaleDayRow,
+    DailyUserActivityRow,
+    EventRow,
+    UserRow,
+)
 from store.sql import JsonProperties, insert_for, utc_day
 
 AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
@@ -59,7 +67,7 @@ COUNTED: dict[str, str | None] = {
     "feature_uses": "feature_used",
     "payments": "payment_succeeded",
 }
-COLUMNS = ("day", "user_id", *COUNTED, "tasks_automated", "revenue_usd")
+COLUMNS = ("day", "user_id", "persona", *COUNTED, "tasks_automated", "revenue_usd")
 
 
 def _day_text(day: date) -> str:
@@ -95,6 +103,24 @@ def mark_stale_days(connection: Connection, timestamps: Iterable[datetime], now:
             index_elements=["day"], set_={"touches": ActivityStaleDayRow.touches + 1}
         ),
         [{"day": day, "touches": 1} for day in closed],  # sorted: one lock order for concurrent writers
+    )
+
+
+def follow_persona_changes(connection: Connection, user_ids: Sequence[str]) -> None:
+    """Copy these users' current persona onto their rolled-up rows (call after their users rows were written, in
+    the same transaction: it holds their locks, which a concurrent roll-up of a day they were active on shares
+    before reading their persona)."""
+    if not user_ids:
+        return
+    current = (
+        select(func.coalesce(UserRow.persona, literal(UNASSIGNED_PERSONA)))
+        .where(UserRow.id == DailyUserActivityRow.user_id)
+        .scalar_subquery()
+    )
+    connection.execute(
+        update(DailyUserActivityRow)
+        .where(DailyUserActivityRow.user_id.in_(sorted(user_ids)))
+        .values(persona=current)
     )
 
 
@@ -134,11 +160,20 @@ def plan_refresh(connection: Connection, now: datetime) -> RollupPlan:
 def roll_up_day(connection: Connection, day: date, now: datetime) -> int:
     """Recompute one closed day's rows from its events (call in its own write transaction); returns the users."""
     text = _day_text(day)
-    # The marker first: on PostgreSQL this waits for an ingest transaction holding it, so the recompute below
+    start = _day_start(day)
+    if connection.dialect.name == "postgresql":
+        # The day's users first, shared, in id order (as ingestion takes them): a concurrent persona change waits
+        # for this roll-up, or this waits for it and copies the new persona; either way no row keeps an old one.
+        active = select(EventRow.user_id).where(
+            EventRow.timestamp >= start, EventRow.timestamp < start + ONE_DAY
+        )
+        connection.execute(
+            select(UserRow.id).where(UserRow.id.in_(active)).order_by(UserRow.id).with_for_update(read=True)
+        ).all()
+    # Then the marker: on PostgreSQL this waits for an ingest transaction holding it, so the recompute below
     # (a new statement, a new snapshot) sees that transaction's events.
     connection.execute(delete(ActivityStaleDayRow).where(ActivityStaleDayRow.day == text))
     connection.execute(delete(DailyUserActivityRow).where(DailyUserActivityRow.day == text))
-    start = _day_start(day)
     per_user = _raw_counts(connection, [(start, start + ONE_DAY)], day=text).subquery("per_user")
     inserted = connection.execute(
         DailyUserActivityRow.__table__.insert()  # type: ignore[attr-defined]
@@ -288,16 +323,25 @@ def _raw_counts(
         literal(day).label("day") if day is not None else utc_day(EventRow.timestamp, connection.dialect)
     )
     in_ranges = or_(*(and_(EventRow.timestamp >= a, EventRow.timestamp < b) for a, b in ranges))
-    statement = select(
-        day_column.label("day"),
-        EventRow.user_id.label("user_id"),
-        *(count_of(name).label(column) for column, name in COUNTED.items()),
-        func.sum(case((and_(completed, json.is_true("automated")), 1), else_=0)).label("tasks_automated"),
-        func.sum(case((paid, json.number("amount")))).label("revenue_usd"),
-    ).where(in_ranges, EventRow.user_id.is_not(None))
-    if day is not None:
-        return statement.group_by(EventRow.user_id)
-    return statement.group_by(day_column, EventRow.user_id)
+    per_user_day = (
+        select(
+            day_column.label("day"),
+            EventRow.user_id.label("user_id"),
+            *(count_of(name).label(column) for column, name in COUNTED.items()),
+            func.sum(case((and_(completed, json.is_true("automated")), 1), else_=0)).label("tasks_automated"),
+            func.sum(case((paid, json.number("amount")))).label("revenue_usd"),
+        )
+        .where(in_ranges, EventRow.user_id.is_not(None))
+        .group_by(*([EventRow.user_id] if day is not None else [day_column, EventRow.user_id]))
+        .subquery("per_user_day")
+    )
+    # Each user's persona joined once per (day, user), after grouping.
+    persona = func.coalesce(UserRow.persona, literal(UNASSIGNED_PERSONA)).label("persona")
+    return (
+        select(*(persona if name == "persona" else per_user_day.c[name] for name in COLUMNS))
+        .select_from(per_user_day)
+        .outerjoin(UserRow, UserRow.id == per_user_day.c.user_id)
+    )
 
 
 def _as_utc(value: datetime) -> datetime:

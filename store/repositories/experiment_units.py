@@ -94,18 +94,23 @@ def mark_assigned_users_dirty(connection: Connection, user_ids: Sequence[str]) -
         .where(table.user_id.in_(sorted(set(user_ids))))
         .order_by(table.experiment_id, table.user_id)  # one lock order for concurrent writers
     )
-    connection.execute(_insert_ignore(connection).from_select(["experiment_id", "user_id"], chosen))
+    connection.execute(_mark_rows(connection).from_select(["experiment_id", "user_id"], chosen))
 
 
 def mark_dirty(connection: Connection, experiment_id: int, user_ids: Sequence[str]) -> None:
     rows = [{"experiment_id": experiment_id, "user_id": u} for u in sorted(set(user_ids))]
     for start in range(0, len(rows), 2_000):
-        connection.execute(_insert_ignore(connection).values(rows[start : start + 2_000]))
+        connection.execute(_mark_rows(connection).values(rows[start : start + 2_000]))
 
 
-def _insert_ignore(connection: Connection) -> Any:
-    return insert_for(connection, ExperimentDirtyUserRow).on_conflict_do_nothing(
-        index_elements=["experiment_id", "user_id"]
+def _mark_rows(connection: Connection) -> Any:
+    """Insert dirty marks; an existing mark is touched (a no-op update), not skipped, so it is locked until this
+    transaction ends: a refresh claiming it (FOR UPDATE SKIP LOCKED) then skips the user, or has claimed it first
+    and this waits, then marks the user anew. With DO NOTHING a refresh could claim the mark and recompute the user
+    without the events this transaction is storing, and nothing would mark the user again."""
+    statement = insert_for(connection, ExperimentDirtyUserRow)
+    return statement.on_conflict_do_update(
+        index_elements=["experiment_id", "user_id"], set_={"user_id": statement.excluded.user_id}
     )
 
 
@@ -171,7 +176,7 @@ def kept_metrics(
         everyone = select(assigned.experiment_id, assigned.user_id).where(
             assigned.experiment_id == experiment_id, assigned.phase == phase
         )
-        connection.execute(_insert_ignore(connection).from_select(["experiment_id", "user_id"], everyone))
+        connection.execute(_mark_rows(connection).from_select(["experiment_id", "user_id"], everyone))
         # Sums left by a forgotten state would not match the values about to be computed: ensure_sums rebuilds.
         forget_sums(connection, experiment_id, phase, new)
         kept.update(new)

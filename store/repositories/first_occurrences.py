@@ -14,9 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, case, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 
-from store.models import CampaignRow, ReportRow
+from store.models import UNASSIGNED_PERSONA, CampaignRow, ReportRow, UserRow
 from store.sql import insert_for
 
 CORRECTION_WINDOW = timedelta(
@@ -131,12 +143,13 @@ def report_outcome(
 def decide_report_outcomes(connection: Connection, report_ids: Sequence[str]) -> None:
     """Store these reports' outcomes from their first send and correction as stored now (read back after the
     upsert, which may have kept earlier instants from another batch)."""
+    persona = func.coalesce(UserRow.persona, literal(UNASSIGNED_PERSONA))
     decided = [
-        {"key": report_id, "accurate": accurate, "decided_at": decided_at}
-        for report_id, sent_at, corrected_at in connection.execute(
-            select(ReportRow.report_id, ReportRow.sent_at, ReportRow.corrected_at).where(
-                ReportRow.report_id.in_(report_ids)
-            )
+        {"key": report_id, "accurate": accurate, "decided_at": decided_at, "sender_persona": sender_persona}
+        for report_id, sent_at, corrected_at, sender_persona in connection.execute(
+            select(ReportRow.report_id, ReportRow.sent_at, ReportRow.corrected_at, persona)
+            .outerjoin(UserRow, UserRow.id == ReportRow.user_id)
+            .where(ReportRow.report_id.in_(report_ids))
         )
         for accurate, decided_at in [report_outcome(sent_at, corrected_at)]
     ]
@@ -144,6 +157,25 @@ def decide_report_outcomes(connection: Connection, report_ids: Sequence[str]) ->
         connection.execute(
             update(ReportRow)
             .where(ReportRow.report_id == bindparam("key"))
-            .values(accurate=bindparam("accurate"), decided_at=bindparam("decided_at")),
+            .values(
+                accurate=bindparam("accurate"),
+                decided_at=bindparam("decided_at"),
+                persona=bindparam("sender_persona"),
+            ),
             decided,
         )
+
+
+def follow_persona_changes(connection: Connection, user_ids: Sequence[str]) -> None:
+    """Copy these users' current persona onto their reports (call after their users rows were written, in the
+    same transaction, which holds those rows' locks: no concurrent write of their reports can interleave)."""
+    if not user_ids:
+        return
+    current = (
+        select(func.coalesce(UserRow.persona, literal(UNASSIGNED_PERSONA)))
+        .where(UserRow.id == ReportRow.user_id)
+        .scalar_subquery()
+    )
+    connection.execute(
+        update(ReportRow).where(ReportRow.user_id.in_(sorted(user_ids))).values(persona=current)
+    )

@@ -129,7 +129,10 @@ def time_to_value_window_units(dialect: Dialect, bounds: Sequence[datetime]) -> 
 
 def window_units(units: FromClause, index: int) -> Subquery:
     """The units of one window (by its `window_index`) of a table of several windows' units."""
-    return select(units.c.persona, units.c.value, units.c.at).where(units.c.window_index == index).subquery()
+    columns = [units.c.persona, units.c.value, units.c.at]
+    if "weight" in units.c:
+        columns.append(units.c.weight)
+    return select(*columns).where(units.c.window_index == index).subquery()
 
 
 def indexed_units(windows: Sequence[Subquery]) -> Subquery:
@@ -137,6 +140,11 @@ def indexed_units(windows: Sequence[Subquery]) -> Subquery:
     return union_all(
         *(select(literal(index).label("window_index"), *units.c) for index, units in enumerate(windows))
     ).subquery("units")
+
+
+def _weight(units: FromClause) -> ColumnElement[Any]:
+    """How many identical units a row stands for: a `weight` column where the units are pre-grouped, else 1."""
+    return units.c.weight if "weight" in units.c else literal(1)
 
 
 def _explicit_units(
@@ -185,20 +193,25 @@ def report_accuracy_units(dialect: Dialect, start: datetime, end: datetime) -> S
         MetricObservationRow.category == "report_accuracy",
         MetricObservationRow.dims["report_id"].as_string().is_not(None),
     )
+    # Outcomes are 0 or 1: grouped per persona, outcome and UTC day (the daily series' resolution) into weighted
+    # units, a few hundred rows instead of one per report for everything downstream.
+    # The sender's persona is kept on the report (ingestion updates it when the persona changes).
+    persona = func.coalesce(report.persona, literal(UNASSIGNED))
+    day = utc_day(report.decided_at, dialect)
     derived = (
         select(
-            func.coalesce(UserRow.persona, literal(UNASSIGNED)).label("persona"),
+            persona.label("persona"),
             cast(report.accurate, Float).label("value"),
-            report.decided_at.label("at"),
+            func.min(report.decided_at).label("at"),
+            func.count().label("weight"),
         )
-        .select_from(report)
-        .outerjoin(UserRow, UserRow.id == report.user_id)
         .where(_in(report.decided_at, start, end), report.report_id.not_in(explicit_reports))
+        .group_by(persona, report.accurate, day)
     )
     explicit = _explicit_units(
         "report_accuracy", start, end, unit_key=MetricObservationRow.dims["report_id"].as_string()
-    )
-    return union_all(derived, explicit).subquery("units")
+    ).subquery()
+    return union_all(derived, select(*explicit.c, literal(1).label("weight"))).subquery("units")
 
 
 def renewal_units(dialect: Dialect, start: datetime, end: datetime, renewal_window_days: int) -> Subquery:
@@ -267,8 +280,9 @@ def aggregate_units(connection: Connection, units: FromClause, *, percentiles: b
     the units are scanned once.
     """
     if not percentiles:
+        weight, value = _weight(units), units.c.value
         rows = connection.execute(
-            select(units.c.persona, func.count(), func.sum(units.c.value), func.sum(units.c.value * units.c.value))
+            select(units.c.persona, func.sum(weight), func.sum(value * weight), func.sum(value * value * weight))
             .group_by(units.c.persona)
         ).all()  # fmt: skip
         by_persona = [
@@ -283,6 +297,7 @@ def aggregate_units(connection: Connection, units: FromClause, *, percentiles: b
             None,
         )
         return [*by_persona, overall]
+    assert "weight" not in units.c, "percentiles need one row per unit"
     return _ranked(connection, units, by_persona=True) + _ranked(connection, units, by_persona=False)
 
 
@@ -316,8 +331,11 @@ def with_overall(rows: list[DailyAggregate]) -> list[DailyAggregate]:
 def daily_units(connection: Connection, units: FromClause) -> list[DailyAggregate]:
     """Per persona, then overall, per UTC day of the unit's `at`: n and Σvalue."""
     day = utc_day(units.c.at, connection.dialect).label("day")
+    weight = _weight(units)
     by_persona = connection.execute(
-        select(units.c.persona, day, func.count(), func.sum(units.c.value)).group_by(units.c.persona, day)
+        select(units.c.persona, day, func.sum(weight), func.sum(units.c.value * weight)).group_by(
+            units.c.persona, day
+        )
     ).all()
     return with_overall([DailyAggregate(r[0], r[1], int(r[2]), float(r[3] or 0)) for r in by_persona])
 

@@ -157,6 +157,39 @@ def test_late_events_make_their_day_stale_until_rolled_up_again(simulated: Datab
     assert_same(stored_figures(simulated, ALIGNED), stale_view)
 
 
+def test_a_persona_change_follows_into_rollups_and_reports(simulated: Database) -> None:
+    refresh_rollups(simulated, NOW)
+    with simulated.read() as connection:
+        user, persona = connection.execute(
+            select(ReportRow.user_id, UserRow.persona)
+            .join(UserRow, UserRow.id == ReportRow.user_id)
+            .where(ReportRow.decided_at >= ALIGNED.start, ReportRow.decided_at < ALIGNED.end)
+            .order_by(ReportRow.user_id)
+            .limit(1)
+        ).one()
+    new_persona = "agency" if persona != "agency" else "brand_sponsor"
+    identify = CanonicalEvent(
+        message_id="late-identify", type="identify", name="identify", user_id=user, anonymous_id=None,
+        timestamp=NOW, received_at=NOW, properties={"persona": new_persona}, context={},
+    )  # fmt: skip
+    EventIngestor(simulated).ingest([identify])
+    with simulated.read() as connection:
+        assert (
+            connection.execute(select(UserRow.persona).where(UserRow.id == user)).scalar_one() == new_persona
+        )
+        rolled = set(
+            connection.execute(
+                select(DailyUserActivityRow.persona).where(DailyUserActivityRow.user_id == user)
+            ).scalars()
+        )
+        reported = set(
+            connection.execute(select(ReportRow.persona).where(ReportRow.user_id == user)).scalars()
+        )
+    assert rolled == reported == {new_persona}
+    assert count(simulated, ActivityStaleDayRow) == 0  # the identify is today's: nothing to re-roll
+    assert_same(stored_figures(simulated, ALIGNED), raw_figures(simulated, ALIGNED))
+
+
 def test_events_of_a_day_not_closed_yet_mark_nothing(database: Database) -> None:
     EventIngestor(database).ingest([late("u1", "error_occurred", NOW - timedelta(minutes=1), 1)])
     assert count(database, ActivityStaleDayRow) == 0

@@ -81,6 +81,10 @@ CAMPAIGNS_BACKFILL_POSTGRESQL = CAMPAIGNS_BACKFILL.format(
     campaign_id="(CASE WHEN jsonb_typeof(properties -> 'campaign_id') = 'string' OR (jsonb_typeof(properties -> 'campaign_id') "
     "= 'number' AND properties ->> 'campaign_id' ~ '^-?[0-9]+$') THEN properties ->> 'campaign_id' END)"
 )
+# Each report counts in its sender's persona (kept up to date by ingestion when a persona changes).
+REPORTS_PERSONA = """
+UPDATE reports SET persona = coalesce((SELECT persona FROM users WHERE users.id = reports.user_id), 'unassigned')
+"""
 CORRECTION_WINDOW = timedelta(days=7)
 REPORTS = sa.table(
     "reports",
@@ -94,8 +98,8 @@ REPORTS = sa.table(
 
 def _decide_outcomes(connection: sa.Connection) -> None:
     """Each sent report's outcome: 0 at a first correction within 7 days of the first send, else 1 at send + 7 d
-    (the rule store.repositories.reports applies as events arrive; written out here so this migration never
-    changes)."""
+    (the rule store.repositories.first_occurrences applies as events arrive; written out here so this migration
+    never changes)."""
     decided = []
     for report_id, sent_at, corrected_at in connection.execute(
         sa.select(REPORTS.c.report_id, REPORTS.c.sent_at, REPORTS.c.corrected_at).where(
@@ -121,11 +125,13 @@ def upgrade() -> None:
         "daily_user_activity",
         sa.Column("day", sa.String(10), nullable=False),
         sa.Column("user_id", sa.String(255), nullable=False),
+        sa.Column("persona", sa.String(64), nullable=False),
         *(sa.Column(name, sa.Integer(), nullable=False) for name in COUNT_COLUMNS),
         sa.Column("revenue_usd", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("day", "user_id", name="pk_daily_user_activity"),
         sqlite_with_rowid=False,  # rows stored in (day, user_id) order: a window is one sequential range
     )
+    op.create_index("ix_daily_user_activity_user_id", "daily_user_activity", ["user_id"])  # persona changes
     op.create_table(
         "activity_rollup_days",
         sa.Column("day", sa.String(10), nullable=False),
@@ -151,16 +157,18 @@ def upgrade() -> None:
         "reports",
         sa.Column("report_id", sa.String(255), nullable=False),
         sa.Column("user_id", sa.String(255), nullable=True),
+        sa.Column("persona", sa.String(64), nullable=True),
         sa.Column("sent_at", UTCDateTime(), nullable=True),
         sa.Column("corrected_at", UTCDateTime(), nullable=True),
         sa.Column("accurate", sa.Integer(), nullable=True),
         sa.Column("decided_at", UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("report_id", name="pk_reports"),
     )
-    # Covering: report accuracy reads (decided_at, accurate, user_id, report_id) from the index alone.
+    # Covering: report accuracy reads (decided_at, accurate, persona, report_id) from the index alone.
     op.create_index(
-        "ix_reports_decided_at_accurate_user_id_report_id", "reports", ["decided_at", "accurate", "user_id", "report_id"]
+        "ix_reports_decided_at_accurate_persona_report_id", "reports", ["decided_at", "accurate", "persona", "report_id"]
     )
+    op.create_index("ix_reports_user_id", "reports", ["user_id"])  # persona changes
     op.create_table(
         "campaigns",
         sa.Column("campaign_id", sa.String(255), nullable=False),
@@ -179,6 +187,7 @@ def upgrade() -> None:
         REPORTS_BACKFILL_SQLITE if connection.dialect.name == "sqlite" else REPORTS_BACKFILL_POSTGRESQL
     )
     _decide_outcomes(connection)
+    op.execute(REPORTS_PERSONA)
     op.execute(MILESTONE_BACKFILL.format(column="signed_up_at", event="user_signed_up"))
     op.execute(MILESTONE_BACKFILL.format(column="first_report_at", event="report_generated"))
     op.execute(MILESTONE_BACKFILL.format(column="subscribed_at", event="subscription_started"))
@@ -186,7 +195,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("campaigns")
-    op.drop_index("ix_reports_decided_at_accurate_user_id_report_id", table_name="reports")
     op.drop_table("reports")
     op.drop_index("ix_users_id_persona", table_name="users")
     op.drop_index("ix_users_first_report_at", table_name="users")
