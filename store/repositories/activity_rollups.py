@@ -47,6 +47,7 @@ from store.models import (
     ActivityStaleDayRow,
     DailyUserActivityRow,
     EventRow,
+    ReportRow,
     UserRow,
 )
 from store.sql import JsonProperties, insert_for, utc_day
@@ -107,21 +108,19 @@ def mark_stale_days(connection: Connection, timestamps: Iterable[datetime], now:
 
 
 def follow_persona_changes(connection: Connection, user_ids: Sequence[str]) -> None:
-    """Copy these users' current persona onto their rolled-up rows (call after their users rows were written, in
-    the same transaction: it holds their locks, which a concurrent roll-up of a day they were active on shares
-    before reading their persona)."""
+    """Copy these users' current persona onto the rows that carry it: their rolled-up days and the reports they
+    sent. Call after their users rows were written, in the same transaction: it holds their locks, which a
+    concurrent roll-up of a day they were active on shares before reading their persona, and which any write of
+    their reports takes first."""
     if not user_ids:
         return
-    current = (
-        select(func.coalesce(UserRow.persona, literal(UNASSIGNED_PERSONA)))
-        .where(UserRow.id == DailyUserActivityRow.user_id)
-        .scalar_subquery()
-    )
-    connection.execute(
-        update(DailyUserActivityRow)
-        .where(DailyUserActivityRow.user_id.in_(sorted(user_ids)))
-        .values(persona=current)
-    )
+    for row in (DailyUserActivityRow, ReportRow):
+        current = (
+            select(func.coalesce(UserRow.persona, literal(UNASSIGNED_PERSONA)))
+            .where(UserRow.id == row.user_id)
+            .scalar_subquery()
+        )
+        connection.execute(update(row).where(row.user_id.in_(sorted(user_ids))).values(persona=current))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -161,6 +160,16 @@ def roll_up_day(connection: Connection, day: date, now: datetime) -> int:
     """Recompute one closed day's rows from its events (call in its own write transaction); returns the users."""
     text = _day_text(day)
     start = _day_start(day)
+    # The day's row first: an upsert locks it, so two workers (or a worker and the CLI) rolling up the same day
+    # take turns instead of inserting the same rows twice. Readers see the day as rolled up only at commit.
+    table = ActivityRollupDayRow.__table__
+    upsert = insert_for(connection, table)
+    connection.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["day"], set_={"rolled_up_at": upsert.excluded.rolled_up_at}
+        ),
+        {"day": text, "rolled_up_at": now},
+    )
     if connection.dialect.name == "postgresql":
         # The day's users first, shared, in id order (as ingestion takes them): a concurrent persona change waits
         # for this roll-up, or this waits for it and copies the new persona; either way no row keeps an old one.
@@ -180,14 +189,6 @@ def roll_up_day(connection: Connection, day: date, now: datetime) -> int:
         .from_select(list(COLUMNS), select(*(per_user.c[name] for name in COLUMNS)))
         .returning(DailyUserActivityRow.user_id)
     ).all()
-    table = ActivityRollupDayRow.__table__
-    upsert = insert_for(connection, table)
-    connection.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["day"], set_={"rolled_up_at": upsert.excluded.rolled_up_at}
-        ),
-        {"day": text, "rolled_up_at": now},
-    )
     return len(inserted)
 
 

@@ -164,18 +164,3 @@ def decide_report_outcomes(connection: Connection, report_ids: Sequence[str]) ->
             ),
             decided,
         )
-
-
-def follow_persona_changes(connection: Connection, user_ids: Sequence[str]) -> None:
-    """Copy these users' current persona onto their reports (call after their users rows were written, in the
-    same transaction, which holds those rows' locks: no concurrent write of their reports can interleave)."""
-    if not user_ids:
-        return
-    current = (
-        select(func.coalesce(UserRow.persona, literal(UNASSIGNED_PERSONA)))
-        .where(UserRow.id == ReportRow.user_id)
-        .scalar_subquery()
-    )
-    connection.execute(
-        update(ReportRow).where(ReportRow.user_id.in_(sorted(user_ids))).values(persona=current)
-    )

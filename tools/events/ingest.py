@@ -17,8 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from store.database import Database
-from store.repositories.activity_rollups import follow_persona_changes as follow_rollup_personas
-from store.repositories.activity_rollups import mark_stale_days
+from store.repositories.activity_rollups import follow_persona_changes, mark_stale_days
 from store.repositories.events import (
     UserSighting,
     existing_message_ids,
@@ -28,7 +27,6 @@ from store.repositories.events import (
 )
 from store.repositories.experiment_units import mark_assigned_users_dirty
 from store.repositories.first_occurrences import ENTITY_EVENTS, record_first_occurrences
-from store.repositories.first_occurrences import follow_persona_changes as follow_report_personas
 from tools.events.model import CanonicalEvent
 from tools.events.segment import Rejection
 from tools.personas import PersonaRegistry, load_registry
@@ -110,8 +108,7 @@ class EventIngestor:
                     upsert_users(connection, sightings)
                     # Identified users may have a new persona: the rows that carry it follow (users locked above).
                     identified = [s.user_id for s in sightings if s.persona is not None]
-                    follow_rollup_personas(connection, identified)
-                    follow_report_personas(connection, identified)
+                    follow_persona_changes(connection, identified)
                     record_first_occurrences(connection, [e for e in new if e.name in ENTITY_EVENTS])
                     # Experiments recompute assigned users whose events arrive (same transaction: none missed).
                     mark_assigned_users_dirty(connection, [e.user_id for e in new if e.user_id is not None])
