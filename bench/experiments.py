@@ -1325,7 +1325,8 @@ def notes(results: dict[str, Any]) -> list[str]:
         names = ", ".join(f"{name} {count:,}" for name, count in data.get("events_by_name", {}).items())
         lines.append(
             f"The analysed experiment: {data['assignments']:,} users assigned through `assign_many` "
-            f"({data['assign_many_per_second']:,} users/s while building it on SQLite), split "
+            f"({data['assign_many_per_second']:,} users/s while building it on SQLite: a one-off build, which may "
+            "have shared the machine; the timed assignment figures are the rows above), split "
             f"{' / '.join(f'{v:,}' for v in data['split'].values())}; events: {names}. SQLite is measured as the "
             "product leaves the file (no ANALYZE), on a fresh copy of the cached file per run; PostgreSQL gets "
             "the same rows by COPY, then VACUUM (ANALYZE). The first analysis computes every user's per-user "
