@@ -3,18 +3,20 @@ PostgreSQL's plans for them stay linear in users and events."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 
 from store.database import Database
 from store.repositories.experiment_stats import GroupQuantile, GroupSums, MetricQuery, experiment_statistics
@@ -348,27 +350,35 @@ class _RollBack(Exception):
     """Leaves the refresh's claim undone: the test only looks at plans."""
 
 
+@contextmanager
+def _claimed_refresh(
+    database: Database, experiment: int, users: list[str]
+) -> Iterator[tuple[Connection, list[Any]]]:
+    """Claim `users` as a refresh would and yield the statements it would run — the per-user sums, each quantile's
+    values, the claimed users' totals — on the claiming connection; the claim is rolled back afterwards."""
+    with contextlib.suppress(_RollBack), database.write() as connection:
+        kept = kept_metrics(connection, experiment, 0, [], 0.0)
+        mark_dirty(connection, experiment, users)
+        assert claim_dirty_users(connection, experiment, 10**9) == len(users)
+        per_user, quantiles = recompute_sources(connection, experiment, 0, kept, 14 * 86_400.0)
+        yield connection, [per_user, *quantiles.values(), claimed_totals_select(experiment, 0, CLAIMED_USERS)]
+        raise _RollBack
+
+
 def _refresh_plans(database: Database, key: str) -> list[dict[str, Any]]:
     """EXPLAIN ANALYZE of what a refresh reads from the events when every exposed user is recomputed, and of the
     totals of the claimed users' kept values (before and after, for the per-variant sums)."""
-    experiment = experiment_id(database, key)
     plans: list[dict[str, Any]] = []
-    try:
-        with database.write() as connection:
-            kept = kept_metrics(connection, experiment, 0, [], 0.0)
-            everyone = list(stored_rows(database, key))
-            mark_dirty(connection, experiment, everyone)
-            assert claim_dirty_users(connection, experiment, 10**9) == len(everyone)
-            per_user, quantiles = recompute_sources(connection, experiment, 0, kept, 14 * 86_400.0)
-            assert per_user is not None and len(quantiles) == 2  # time_to_value and load_p90
-            totals = claimed_totals_select(experiment, 0, CLAIMED_USERS)
-            for select_statement in (per_user, *quantiles.values(), totals):
-                compiled = select_statement.compile(connection, compile_kwargs={"literal_binds": True})
-                [(plan,)] = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}")
-                plans.append((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
-            raise _RollBack
-    except _RollBack:
-        return plans
+    with _claimed_refresh(database, experiment_id(database, key), list(stored_rows(database, key))) as (
+        connection,
+        statements,
+    ):
+        assert statements[0] is not None and len(statements) == 4  # per user; time_to_value, load_p90; totals
+        for select_statement in statements:
+            compiled = select_statement.compile(connection, compile_kwargs={"literal_binds": True})
+            [(plan,)] = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}")
+            plans.append((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+    return plans
 
 
 def _row_count(database: Database) -> int:
@@ -455,21 +465,12 @@ def test_sqlite_refresh_reads_only_the_claimed_users(database: Database) -> None
     analyze(service, "order")
     experiment = experiment_id(database, "order")
     probes: list[str] = []
-    try:
-        with database.write() as connection:
-            kept = kept_metrics(connection, experiment, 0, [], 0.0)
-            mark_dirty(connection, experiment, users[:20])
-            assert claim_dirty_users(connection, experiment, 20) == 20
-            per_user, quantiles = recompute_sources(connection, experiment, 0, kept, 14 * 86_400.0)
-            totals = claimed_totals_select(experiment, 0, CLAIMED_USERS)
-            for statement in (per_user, *quantiles.values(), totals):
-                assert statement is not None
-                compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
-                plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
-                probes += [row[3] for row in plan if row[3].startswith(("SCAN", "SEARCH"))]
-            raise _RollBack
-    except _RollBack:
-        pass
+    with _claimed_refresh(database, experiment, users[:20]) as (connection, statements):
+        for statement in statements:
+            assert statement is not None
+            compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
+            probes += [row[3] for row in plan if row[3].startswith(("SCAN", "SEARCH"))]
     assert any(line.startswith(f"SCAN {CLAIMED_USERS.name}") for line in probes), probes
     for line in probes:
         if any(
