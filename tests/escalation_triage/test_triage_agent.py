@@ -23,6 +23,7 @@ from tests.agents.fake_chat import ScriptedChatModel, answer
 from tests.escalation_triage.planted import CHECK_AT, plant_incident
 from tools.escalation.triage.model import EscalationFacts, Incident, TriageContext
 from tools.retro.model import Signal
+from tools.retro.report import ticket_markdown_escape
 from tools.tickets.jsonl import JsonlTicketSink
 
 LATER = CHECK_AT + timedelta(hours=2)
@@ -60,6 +61,16 @@ def test_offline_the_rules_triage_and_one_ticket_per_incident(database: Database
     assert [t["created"] for t in second["tickets"]] == [False]
     lines = (tmp_path / "backlog.jsonl").read_text().splitlines()
     assert len(lines) == 1 and "[critical]" in json.loads(lines[0])["title"]
+    body = json.loads(lines[0])["body"]
+    assert ticket_markdown_escape(incident["summary"]) in body and "Triage: written by the rules." in body
+    for cause in incident["probable_causes"]:
+        assert f"**{cause['title']}** ({cause['confidence']} confidence)" in body
+        assert f"Evidence: {', '.join(cause['evidence_ids'])}." in body
+    assert "## Suggested owner\n\non-call (#incidents)" in body  # no route set: the default owner
+    assert all(f"| {escalation_id} | " in body for escalation_id in opened)
+    assert all(f"\n| {i} | " in body for cause in incident["probable_causes"] for i in cause["evidence_ids"])
+    assert f"Filed by the feedbackloop escalation agent for incident {incident['incident_id']}." in body
+    assert "retro" not in body.lower()
 
 
 def test_no_ticket_before_the_escalation_fired_long_enough(database: Database, tmp_path: Path) -> None:

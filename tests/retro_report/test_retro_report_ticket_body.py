@@ -48,6 +48,13 @@ def test_ticket_body_escapes_what_users_and_the_llm_wrote() -> None:
     assert "\\[click\\](https://evil.example)" in body
 
 
+def test_ticket_body_mentions_notify_no_one_but_mail_addresses_stay() -> None:
+    item = planted_result()["backlog_items"][0] | {"problem": "@octocat and @acme/security, cc ops@acme.test"}
+    body = render_ticket_body(item, planted_insights(), planted_signals(), "r1")
+
+    assert "## Problem\n\n@\u200boctocat and @\u200bacme/security, cc ops@acme.test\n" in body
+
+
 def test_ticket_body_lists_only_cited_signals_in_citation_order_and_names_missing_ones() -> None:
     item = planted_result()["backlog_items"][0] | {"evidence_ids": ["S5", "S2", "S5", "S42"]}
     body = render_ticket_body(item, planted_insights(), planted_signals(), "r1")

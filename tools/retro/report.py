@@ -5,9 +5,10 @@ Everything here formats; nothing computes. The result dict arrives with every nu
 and this module only turns it into strings (one view model, `ReportView`) that the templates in prompts/ lay out.
 
 Survey answers and LLM-written text are untrusted, so every string in a view goes through the target format's
-escaper when the view is built: markdown escaping for the markdown report and ticket bodies, Slack's &/</>
-escaping for mrkdwn, and none for HTML, whose template escapes everything itself (`{% autoescape true %}`, because
-the one loader in prompts/ does not autoescape).
+escaper when the view is built: markdown escaping for the markdown report and ticket bodies (whose @mentions are
+also broken, so a filed ticket notifies no one), Slack's &/</> escaping for mrkdwn, and none for HTML, whose
+template escapes everything itself (`{% autoescape true %}`, because the one loader in prompts/ does not
+autoescape).
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ _WHITESPACE = re.compile(r"\s+")
 def markdown_escape(text: str) -> str:
     """Untrusted text as one line of literal markdown (newlines collapse, so text cannot start a block)."""
     return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), _WHITESPACE.sub(" ", text).strip())
+
+
+# GitHub links "@name" and "@org/team" and notifies them; a backslash does not stop it, a zero-width space after the
+# "@" does (what Dependabot and Renovate do). An e-mail address ("bot@acme.test") is no mention and stays as it is.
+_MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])")
+
+
+def ticket_markdown_escape(text: str) -> str:
+    """`markdown_escape` for a ticket body, which a tracker may also scan for @mentions: those cannot notify anyone."""
+    return _MENTION.sub("@\u200b", markdown_escape(text))
 
 
 def slack_escape(text: str) -> str:
@@ -105,7 +116,7 @@ def _format_p_value(p_value: Any) -> str:
     return MISSING if written is None else written.removeprefix("p=").removeprefix("p")
 
 
-def _format_moment(moment: Any) -> str:
+def format_moment(moment: Any) -> str:
     """A window bound: "2026-03-02" at midnight UTC, else "2026-03-02 14:05 UTC"; unparseable text as it is."""
     if isinstance(moment, str):
         try:
@@ -218,7 +229,7 @@ def _title(result: Mapping[str, Any]) -> str:
 
 def _period(span: Any) -> str:
     span = span if isinstance(span, Mapping) else {}
-    return f"{_format_moment(span.get('start'))} → {_format_moment(span.get('end'))}"
+    return f"{format_moment(span.get('start'))} → {format_moment(span.get('end'))}"
 
 
 def synthesis_label(result: Mapping[str, Any]) -> str:
@@ -270,6 +281,20 @@ def _evidence_row(signal: Mapping[str, Any], anchor: str, esc: Escape) -> Eviden
         detail=esc(" · ".join(details)),
         quotes=[esc(str(quote)) for quote in signal.get("text") or ()],
     )
+
+
+def cited_evidence(
+    signals: Sequence[Mapping[str, Any]], evidence_ids: Any, esc: Escape
+) -> tuple[list[EvidenceRow], list[str]]:
+    """The evidence rows of the signals `evidence_ids` cite, in citation order and each once, and the cited ids no
+    signal has (escaped)."""
+    by_id: dict[str, Mapping[str, Any]] = {}
+    for signal in signals:
+        by_id.setdefault(str(signal.get("id")), signal)
+    cited = [str(i) for i in dict.fromkeys(evidence_ids or ())]
+    anchors = _link_targets(signals, _row_anchors(signals))
+    rows = [_evidence_row(by_id[i], anchors[i], esc) for i in cited if i in by_id]
+    return rows, [esc(i) for i in cited if i not in by_id]
 
 
 def _insight_view(insight: Mapping[str, Any], anchors: Mapping[str, str], esc: Escape) -> InsightView:
@@ -432,11 +457,8 @@ def render_ticket_body(
 ) -> str:
     """The ticket's markdown: problem, proposal, acceptance criteria, source insights, the evidence table of exactly
     the signals the item cites, and the retro it came from. Sinks add their own fingerprint marker."""
-    esc = markdown_escape
-    by_id: dict[str, Mapping[str, Any]] = {}
-    for signal in signals:
-        by_id.setdefault(str(signal.get("id")), signal)
-    cited = [str(i) for i in dict.fromkeys(item.get("evidence_ids") or ())]
+    esc = ticket_markdown_escape
+    evidence, missing_evidence = cited_evidence(signals, item.get("evidence_ids"), esc)
     anchors = _link_targets(signals, _row_anchors(signals))
     wanted = {str(i) for i in item.get("insight_ids") or ()}
     return render(
@@ -445,8 +467,8 @@ def render_ticket_body(
         proposal=_text(item.get("proposal"), esc, default=""),
         acceptance_criteria=[esc(str(c)) for c in item.get("acceptance_criteria") or ()],
         insights=[_insight_view(i, anchors, esc) for i in insights if str(i.get("id")) in wanted],
-        evidence=[_evidence_row(by_id[i], anchors[i], esc) for i in cited if i in by_id],
-        missing_evidence=[esc(i) for i in cited if i not in by_id],
+        evidence=evidence,
+        missing_evidence=missing_evidence,
         rice=esc(_rice(item.get("priority"))),
         retro_id=esc(retro_id),
     )
