@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
     Interval,
+    Select,
+    TableClause,
     case,
     cast,
+    column,
     func,
     literal,
     literal_column,
+    table,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.expression import Join
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from store.models import EventRow
+
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
 
 def insert_for(connection: Connection, table: Any) -> Any:
@@ -157,3 +167,52 @@ def add_seconds(column: Any, seconds: float, dialect: Dialect) -> ColumnElement[
     if dialect.name == "sqlite":
         return func.strftime("%Y-%m-%d %H:%M:%f", column, f"{float(seconds):+.3f} seconds")
     return column + func.make_interval(0, 0, 0, 0, 0, 0, float(seconds))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Temporary tables whose statements hit SQLAlchemy's compiled cache
+
+_LIVE_TEMPORARY_TABLES = "fl_live_temporary_tables"
+
+
+class _CreateTemporaryTableAs(Executable, ClauseElement):
+    """CREATE TEMPORARY TABLE name AS <query>, its values bound parameters: a statement SQLAlchemy caches like any
+    query. (Its CreateTableAs is DDL, compiled afresh on every call with each value inlined: for the dashboard's
+    numbers at 100k events that compiling took half as long as SQLite took to run the statements.)"""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own declaration style)
+        ("name", InternalTraversal.dp_string),
+        ("query", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, name: str, query: AnySelect) -> None:
+        self.name = name
+        self.query = query
+
+
+@compiles(_CreateTemporaryTableAs)
+def _create_temporary_table_as(element: _CreateTemporaryTableAs, compiler: Any, **kw: Any) -> str:
+    name = compiler.preparer.quote(element.name)
+    return f"CREATE TEMPORARY TABLE {name} AS {compiler.process(element.query, **kw)}"
+
+
+def create_temporary_table(connection: Connection, query: AnySelect, prefix: str) -> TableClause:
+    """The rows of `query` in a new temporary table, and a lightweight table construct to read it with.
+
+    The name is the same whenever the same query shape is materialised on this connection (its cache key, and a
+    counter for several alive at once), so the statements reading it are compiled once per process, not once per
+    call. Same name ⇒ same query shape ⇒ same column types, which PostgreSQL's prepared statements rely on.
+    Drop it with `drop_temporary_table`; a rollback discards it too (the name is then just not reused).
+    """
+    live: set[str] = connection.info.setdefault(_LIVE_TEMPORARY_TABLES, set())
+    shape = hash(query._generate_cache_key().key) & 0xFFFF_FFFF_FFFF  # type: ignore[union-attr]
+    name = next(n for i in itertools.count() if (n := f"{prefix}_{shape:012x}_{i}") not in live)
+    connection.execute(_CreateTemporaryTableAs(name, query))
+    live.add(name)
+    return table(name, *(column(c.name, c.type) for c in query.selected_columns))
+
+
+def drop_temporary_table(connection: Connection, temporary: TableClause) -> None:
+    connection.exec_driver_sql(f"DROP TABLE {connection.dialect.identifier_preparer.quote(temporary.name)}")
+    connection.info.get(_LIVE_TEMPORARY_TABLES, set()).discard(temporary.name)

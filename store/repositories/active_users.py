@@ -5,7 +5,6 @@ window, its value the user's events of one kind. Their inputs go into temporary 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -14,22 +13,21 @@ from typing import Any, TypeAlias
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    CreateTableAs,
     Float,
     Select,
     Subquery,
-    Table,
+    TableClause,
     case,
     cast,
     func,
     literal,
     select,
 )
-from sqlalchemy.schema import DropTable
 
 from store.models import UNASSIGNED_PERSONA, UserRow
 from store.repositories.activity_rollups import activity_by_user_day
 from store.repositories.metrics import DailyAggregate, with_overall
+from store.sql import create_temporary_table, drop_temporary_table
 
 AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
@@ -79,7 +77,7 @@ class ActivityTables:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self._tables: dict[tuple[str, datetime, datetime], Table] = {}
+        self._tables: dict[tuple[str, datetime, datetime], TableClause] = {}
 
     @staticmethod
     def shared(connection: Connection) -> ActivityTables | None:
@@ -87,22 +85,22 @@ class ActivityTables:
         found = connection.info.get(SHARED_KEY)
         return found if isinstance(found, ActivityTables) else None
 
-    def users(self, start: datetime, end: datetime) -> Table:
+    def users(self, start: datetime, end: datetime) -> TableClause:
         return self._table("users", start, end, lambda: per_user_activity(self.connection, start, end))
 
-    def days(self, start: datetime, end: datetime) -> Table:
+    def days(self, start: datetime, end: datetime) -> TableClause:
         return self._table("days", start, end, lambda: self._days(start, end))
 
     def close(self) -> None:
         for table in self._tables.values():
-            self.connection.execute(DropTable(table))
+            drop_temporary_table(self.connection, table)
         self._tables.clear()
 
-    def _table(self, kind: str, start: datetime, end: datetime, build: Callable[[], AnySelect]) -> Table:
+    def _table(
+        self, kind: str, start: datetime, end: datetime, build: Callable[[], AnySelect]
+    ) -> TableClause:
         if (kind, start, end) not in self._tables:
-            statement = CreateTableAs(build(), f"fl_activity_{uuid.uuid4().hex[:12]}", temporary=True)
-            self.connection.execute(statement)
-            self._tables[(kind, start, end)] = statement.table
+            self._tables[(kind, start, end)] = create_temporary_table(self.connection, build(), "fl_activity")
         return self._tables[(kind, start, end)]
 
     def _days(self, start: datetime, end: datetime) -> AnySelect:
@@ -146,13 +144,13 @@ def activity_tables(connection: Connection) -> Iterator[ActivityTables]:
     tables.close()  # on failure the transaction's rollback discards the temporary tables instead
 
 
-def per_active_user_units(users: Table, event_name: str) -> Subquery:
+def per_active_user_units(users: TableClause, event_name: str) -> Subquery:
     """One unit per active user (ActivityTables.users): value = that user's `event_name` events."""
     value = cast(users.c[COUNTED_EVENTS[event_name]], Float)
     return select(users.c.persona, value.label("value"), users.c.day.label("at")).subquery("units")
 
 
-def daily_event_rate(connection: Connection, days: Table, event_name: str) -> list[DailyAggregate]:
+def daily_event_rate(connection: Connection, days: TableClause, event_name: str) -> list[DailyAggregate]:
     """Per persona and overall, per UTC day (ActivityTables.days): active users that day (n) and `event_name`
     events that day (total)."""
     rows = connection.execute(

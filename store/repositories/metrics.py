@@ -9,7 +9,6 @@ report accuracy, campaign_id for renewals).
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,13 +18,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    CreateTableAs,
     Float,
     FromClause,
     Select,
     String,
     Subquery,
-    Table,
+    TableClause,
     and_,
     case,
     cast,
@@ -37,10 +35,17 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import DropTable
 
 from store.models import UNASSIGNED_PERSONA, CampaignRow, MetricObservationRow, ReportRow, UserRow
-from store.sql import add_days, less_than_days_after, nearest_rank, seconds_between, utc_day
+from store.sql import (
+    add_days,
+    create_temporary_table,
+    drop_temporary_table,
+    less_than_days_after,
+    nearest_rank,
+    seconds_between,
+    utc_day,
+)
 
 UNASSIGNED = UNASSIGNED_PERSONA
 CORRECTION_WINDOW_DAYS = 7
@@ -263,14 +268,13 @@ def custom_units(name: str, start: datetime, end: datetime) -> Subquery:
 
 
 @contextmanager
-def materialized(connection: Connection, units: Subquery) -> Iterator[Table]:
+def materialized(connection: Connection, units: Subquery) -> Iterator[TableClause]:
     """The units in a temporary table for the duration of the block (dropped after)."""
-    statement = CreateTableAs(select(units), f"fl_units_{uuid.uuid4().hex[:12]}", temporary=True)
-    connection.execute(statement)
-    yield statement.table
+    temporary = create_temporary_table(connection, select(units), "fl_units")
+    yield temporary
     # Not in a `finally`: after a failed statement PostgreSQL refuses every command until rollback (which drops
     # the table anyway), and a DROP there would hide the real error.
-    connection.execute(DropTable(statement.table))
+    drop_temporary_table(connection, temporary)
 
 
 def aggregate_units(connection: Connection, units: FromClause, *, percentiles: bool) -> list[UnitAggregate]:
