@@ -478,3 +478,51 @@ def test_sqlite_refresh_reads_only_the_claimed_users(database: Database) -> None
             for table in ("events", "experiment_assignments", "experiment_unit_values")
         ):
             assert line.startswith("SEARCH") and "user_id=?" in line, line
+
+
+def _vacuums(database: Database) -> tuple[int, int]:
+    """PostgreSQL: (explicit VACUUMs of experiment_unit_values so far, its pages the visibility map marks
+    all-visible: set by VACUUM, 0 after bulk writes)."""
+    with database.read() as connection:
+        row = connection.execute(
+            text(
+                "SELECT s.vacuum_count, c.relallvisible FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+                "WHERE s.relid = to_regclass('experiment_unit_values')"
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def test_a_bulk_refresh_leaves_the_values_vacuumed(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a refresh of many users (the first analysis after an import) PostgreSQL's per-user values are
+    vacuumed, so index-only scans of them stay in the index; a small refresh does not vacuum. SQLite has
+    nothing to vacuum and analyses the same."""
+    import tools.experiments.analysis as analysis_module
+
+    monkeypatch.setattr(analysis_module, "LARGE_REFRESH_USERS", 500)
+    clock = Clock()
+    service = ExperimentService(database, clock=clock)
+    service.create(definition("vacuumed"))
+    service.start("vacuumed")
+    assign_in_waves(service, clock, "vacuumed", [f"v{i}" for i in range(600)])
+    plant_conversions(database, "vacuumed", [0.3, 0.5], seed=3)
+    first = analyze(service, "vacuumed", now=clock())
+    assert sum(first.units.values()) == 600
+    if database.dialect == "postgresql":
+        vacuums, visible_pages = _vacuums(database)
+        assert vacuums == 1 and visible_pages > 0
+    late = [
+        (user, exposed_at) for user, (_, exposed_at) in sorted(exposed_users(database, "vacuumed").items())
+    ]
+    EventIngestor(database).ingest(
+        [
+            track(user, "onboarding_completed", exposed_at + timedelta(hours=1))
+            for user, exposed_at in late[:10]
+        ]
+    )
+    again = analyze(service, "vacuumed", now=clock())  # 10 users refreshed: below the bulk threshold
+    assert again.units == first.units
+    if database.dialect == "postgresql":
+        assert _vacuums(database)[0] == 1

@@ -23,6 +23,7 @@ from store.repositories.experiment_units import (
     REFRESH_CHUNK_USERS,
     refresh_unit_values,
     update_planner_statistics,
+    vacuum_after_bulk_refresh,
 )
 from tools.experiments.errors import ExperimentStateError
 from tools.experiments.metrics import ExperimentMetric, supports_cuped
@@ -252,8 +253,7 @@ def refresh_values(
             with database.write() as connection:
                 update_planner_statistics(connection)
     if total >= LARGE_REFRESH_USERS:
-        with database.write() as connection:
-            update_planner_statistics(connection)
+        vacuum_after_bulk_refresh(database)
     return total
 
 
