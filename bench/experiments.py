@@ -23,9 +23,10 @@ in bench/.data/, keyed by its parameters and the source of the generator. Postgr
 from that file (COPY into a throwaway schema, indexes rebuilt after the copy, then VACUUM ANALYZE).
 
 Writes bench/results/experiments.json and the table between the experiments markers in bench/README.md;
-`--quick` is a smoke run with small counts that prints the results and leaves both files alone.
+`--quick` is a smoke run with small counts that prints the results and leaves both files alone; `--parts P
+--merge` measures only those parts and replaces them in both files, each row dated when its part was measured.
 
-    .venv/bin/python bench/experiments.py [--quick] [--skip-http] [--skip-postgres]
+    .venv/bin/python bench/experiments.py [--quick] [--skip-http] [--skip-postgres] [--parts P,… [--merge]]
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -1142,6 +1143,7 @@ class Row:
     result: str
     target: str = "—"
     status: str = "info"
+    part: str = ""  # of PARTS: whose date the row shows when parts were measured on different days (--merge)
 
 
 def _status(met: bool) -> str:
@@ -1213,6 +1215,11 @@ def _persist_rows(results: dict[str, Any]) -> list[Row]:
                             f"{never['users']:,} users)",
                             f"fresh users {never['fresh_per_second']:,}/s; sticky {never['sticky_per_second']:,}/s "
                             "(see the note on `stored_assignments`)"))  # fmt: skip
+    return rows
+
+
+def _http_rows(results: dict[str, Any]) -> list[Row]:
+    rows = []
     for database in ("sqlite", "postgresql"):
         measured = (results.get("http") or {}).get(database)
         if not measured:
@@ -1312,8 +1319,11 @@ def markdown_table(results: dict[str, Any]) -> str:
     if results.get("postgres_server_version"):
         label += f", PostgreSQL {results['postgres_server_version']}"
     lines = ["| Figure | Result | Target | Status | Machine | Date |", "|---|---|---|---|---|---|"]
-    for row in [*_hash_rows(results), *_persist_rows(results), *_analysis_rows(results)]:
-        lines.append(f"| {row.figure} | {row.result} | {row.target} | {row.status} | {label} | {date} |")
+    measured = results.get("measured") or {}
+    parts = {"hashing": _hash_rows, "assign": _persist_rows, "http": _http_rows, "analysis": _analysis_rows}
+    for row in (replace(row, part=part) for part, rows_of in parts.items() for row in rows_of(results)):
+        row_date = (measured.get(row.part) or {}).get("date_utc", date)[:10]
+        lines.append(f"| {row.figure} | {row.result} | {row.target} | {row.status} | {label} | {row_date} |")
     return "\n".join([*lines, "", *notes(results)])
 
 
@@ -1357,9 +1367,40 @@ def notes(results: dict[str, Any]) -> list[str]:
     state = f"commit {(code['commit'] or 'unknown')[:7]}" + (
         f" with uncommitted changes in {changed} product files" if changed else ""
     )
+    measured = results.get("measured") or {}
+    if len({(m["date_utc"][:10], m["commit"]) for m in measured.values()}) > 1:
+        state = "; ".join(
+            f"{part} at commit {(m['commit'] or 'unknown')[:7]} on {m['date_utc'][:10]}"
+            for part, m in measured.items()
+        )
     lines.append("")
     lines.append(f"Measured: {state}. Plans of the slow statements are in `bench/results/experiments.json`.")
     return [lines[0], "", *lines[1:]] if data else lines
+
+
+PART_KEYS = {"hashing": "hashing", "assign": "assign_many", "http": "http", "analysis": "analysis"}
+
+
+def merged_with_stored(new: dict[str, Any], parts: Sequence[str]) -> dict[str, Any]:
+    """The stored results with `parts` replaced by this run's; every part records the date and commit it was
+    measured at (`measured`), which the table's Date column and the notes show. Refuses another machine's
+    results: figures of two machines in one table would compare nothing."""
+    if not RESULTS_PATH.exists():
+        raise SystemExit(f"--merge: {RESULTS_PATH.relative_to(ROOT)} does not exist; run every part first")
+    stored = json.loads(RESULTS_PATH.read_text())
+    if stored["machine"]["cpu_model"] != new["machine"]["cpu_model"]:
+        raise SystemExit(
+            f"--merge: the stored results are from {stored['machine']['cpu_model']}, this machine is "
+            f"{new['machine']['cpu_model']}; run every part here instead"
+        )
+    when = {"date_utc": stored["machine"]["date_utc"], "commit": stored["code"]["commit"]}
+    measured = {part: (stored.get("measured") or {}).get(part, when) for part in PARTS}
+    for part in parts:
+        stored[PART_KEYS[part]] = new[PART_KEYS[part]]
+        measured[part] = {"date_utc": new["machine"]["date_utc"], "commit": new["code"]["commit"]}
+    stored["measured"] = measured
+    stored["targets"] = evaluate_targets(stored)
+    return stored
 
 
 def write_results(results: dict[str, Any]) -> None:
@@ -1382,6 +1423,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--parts", type=parse_parts, default=list(PARTS),
                         help=f"comma-separated, of {','.join(PARTS)} (default: all; others print only)")  # fmt: skip
+    parser.add_argument("--merge", action="store_true",
+                        help="with --parts: replace those parts in the stored results and README table, keeping "
+                        "the others with the date and commit they were measured at")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -1479,7 +1523,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["total_seconds"] = round(time.perf_counter() - _STARTED, 1)
     table = markdown_table(results)
     print(table)
-    if params.quick or len(args.parts) < len(PARTS):
+    if args.merge and not params.quick:
+        results = merged_with_stored(results, args.parts)
+        write_results(results)
+        replace_readme_block("experiments", markdown_table(results), heading="Experiments")
+        log(
+            f"merged {', '.join(args.parts)} into {RESULTS_PATH.relative_to(ROOT)} and the table in bench/README.md"
+        )
+    elif params.quick or len(args.parts) < len(PARTS):
         log(
             "quick run or some parts only: results printed; bench/results/experiments.json and bench/README.md "
             "left as they were"
