@@ -68,6 +68,13 @@ class UserSighting:
     signed_up_at: datetime | None = None  # the batch's earliest user_signed_up of the user
     first_report_at: datetime | None = None  # the batch's earliest report_generated of the user
     subscribed_at: datetime | None = None  # the batch's earliest subscription_started of the user
+    persona_changed: bool = False  # a stored user gets another persona: the rows that carry it must follow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    traits: dict[str, Any]
+    persona: str
 
 
 # One encoder for every row: json.dumps builds a new JSONEncoder per call when given options.
@@ -205,15 +212,27 @@ def _earliest(batch: Any, stored: Any) -> Any:
     )
 
 
-def stored_traits(connection: Connection, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Traits of these users as stored, locked until the transaction ends (PostgreSQL: FOR UPDATE, in id
-    order; SQLite: the write transaction already holds the database lock)."""
+def stored_users(connection: Connection, user_ids: Sequence[str]) -> dict[str, StoredUser]:
+    """Traits and persona of these users as stored, locked until the transaction ends (PostgreSQL: FOR UPDATE,
+    in id order; SQLite: the write transaction already holds the database lock)."""
     if not user_ids:
         return {}
-    query = select(UserRow.id, UserRow.traits).where(UserRow.id.in_(sorted(user_ids))).order_by(UserRow.id)
+    query = (
+        select(UserRow.id, UserRow.traits, UserRow.persona)
+        .where(UserRow.id.in_(sorted(user_ids)))
+        .order_by(UserRow.id)
+    )
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()
-    return {user_id: dict(traits or {}) for user_id, traits in connection.execute(query)}
+    return {
+        user_id: StoredUser(dict(traits or {}), persona or UNASSIGNED_PERSONA)
+        for user_id, traits, persona in connection.execute(query)
+    }
+
+
+def stored_traits(connection: Connection, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Traits of these users as stored, locked like stored_users."""
+    return {user_id: user.traits for user_id, user in stored_users(connection, user_ids).items()}
 
 
 def existing_message_ids(connection: Connection, message_ids: Sequence[str]) -> set[str]:

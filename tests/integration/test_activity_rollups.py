@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, event, func, select
 
 from feedbackloop.cli import app
 from feedbackloop.settings import Settings
@@ -188,6 +188,41 @@ def test_a_persona_change_follows_into_rollups_and_reports(simulated: Database) 
     assert rolled == reported == {new_persona}
     assert count(simulated, ActivityStaleDayRow) == 0  # the identify is today's: nothing to re-roll
     assert_same(stored_figures(simulated, ALIGNED), raw_figures(simulated, ALIGNED))
+
+
+def test_an_identify_that_keeps_the_persona_updates_no_carried_rows(simulated: Database) -> None:
+    """Only a persona that changes is copied onto rollup rows and reports: repeated identifies (every login, in
+    many products) cost no UPDATE of them."""
+    refresh_rollups(simulated, NOW)
+    with simulated.read() as connection:
+        user, persona = connection.execute(
+            select(ReportRow.user_id, UserRow.persona)
+            .join(UserRow, UserRow.id == ReportRow.user_id)
+            .order_by(ReportRow.user_id)
+            .limit(1)
+        ).one()
+    updates: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    def identify(message_id: str, new_persona: str) -> None:
+        EventIngestor(simulated).ingest([CanonicalEvent(
+            message_id=message_id, type="identify", name="identify", user_id=user, anonymous_id=None,
+            timestamp=NOW, received_at=NOW, properties={"persona": new_persona}, context={},
+        )])  # fmt: skip
+
+    event.listen(simulated.engine, "before_cursor_execute", record)
+    try:
+        identify("same-persona", persona)
+        touched = [u for u in updates if "daily_user_activity" in u or "reports" in u]
+        assert touched == []
+        identify("other-persona", "agency" if persona != "agency" else "brand_sponsor")
+        touched = [u for u in updates if "daily_user_activity" in u or "reports" in u]
+        assert len(touched) == 2  # the persona follows onto both
+    finally:
+        event.remove(simulated.engine, "before_cursor_execute", record)
 
 
 def test_events_of_a_day_not_closed_yet_mark_nothing(database: Database) -> None:

@@ -17,12 +17,13 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from store.database import Database
+from store.models import UNASSIGNED_PERSONA
 from store.repositories.activity_rollups import follow_persona_changes, mark_stale_days
 from store.repositories.events import (
     UserSighting,
     existing_message_ids,
     insert_events,
-    stored_traits,
+    stored_users,
     upsert_users,
 )
 from store.repositories.experiment_units import mark_assigned_users_dirty
@@ -106,9 +107,8 @@ class EventIngestor:
                     inserted = insert_events(connection, new)
                     sightings = self._sightings(connection, new)
                     upsert_users(connection, sightings)
-                    # Identified users may have a new persona: the rows that carry it follow (users locked above).
-                    identified = [s.user_id for s in sightings if s.persona is not None]
-                    follow_persona_changes(connection, identified)
+                    # Users with a new persona: the rows that carry it follow (their users rows locked above).
+                    follow_persona_changes(connection, [s.user_id for s in sightings if s.persona_changed])
                     record_first_occurrences(connection, [e for e in new if e.name in ENTITY_EVENTS])
                     # Experiments recompute assigned users whose events arrive (same transaction: none missed).
                     mark_assigned_users_dirty(connection, [e.user_id for e in new if e.user_id is not None])
@@ -161,23 +161,30 @@ class EventIngestor:
                 name = MILESTONE_EVENTS[event.name]
                 if name not in earliest or event.timestamp < earliest[name]:
                     earliest[name] = event.timestamp
-        known_traits = stored_traits(connection, list(first))  # also locks the batch's users, in id order
+        known = stored_users(connection, list(first))  # also locks the batch's users, in id order
         sightings = []
         for uid, first_event in first.items():
-            traits: dict[str, object] = known_traits.get(uid, {})
+            stored = known.get(uid)
+            traits: dict[str, object] = stored.traits if stored is not None else {}
             persona: str | None = None
             if uid in identifies:
                 # Segment semantics: top-level keys of later calls win, keys not mentioned are kept.
-                traits = dict(known_traits.get(uid, {}))
+                traits = dict(traits)
                 for call in sorted(identifies[uid], key=lambda e: e.timestamp):
                     traits.update(call.traits)
                 persona = self.personas.determine(traits)
+            # upsert_users keeps the stored persona when the batch determines none (or only "unassigned"). A user
+            # not stored yet counts as changed: a concurrent batch may be inserting them, with rows of their own.
+            persona_changed = persona not in (None, UNASSIGNED_PERSONA) and (
+                stored is None or persona != stored.persona
+            )
             sightings.append(
                 UserSighting(
                     uid, first_event.timestamp, last[uid].timestamp, persona=persona, traits=traits,
                     signed_up_at=milestones.get(uid, {}).get("signed_up_at"),
                     first_report_at=milestones.get(uid, {}).get("first_report_at"),
                     subscribed_at=milestones.get(uid, {}).get("subscribed_at"),
+                    persona_changed=persona_changed,
                 )
             )  # fmt: skip
         return sightings
