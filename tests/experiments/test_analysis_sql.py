@@ -480,17 +480,17 @@ def test_sqlite_refresh_reads_only_the_claimed_users(database: Database) -> None
             assert line.startswith("SEARCH") and "user_id=?" in line, line
 
 
-def _vacuums(database: Database) -> tuple[int, int]:
-    """PostgreSQL: (explicit VACUUMs of experiment_unit_values so far, its pages the visibility map marks
-    all-visible: set by VACUUM, 0 after bulk writes)."""
+def _vacuums(database: Database) -> int:
+    """PostgreSQL: explicit VACUUMs of experiment_unit_values so far. (Not the all-visible pages VACUUM marks:
+    another test's open transaction can keep the fresh rows from being visible to all.)"""
     with database.read() as connection:
-        row = connection.execute(
-            text(
-                "SELECT s.vacuum_count, c.relallvisible FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-                "WHERE s.relid = to_regclass('experiment_unit_values')"
-            )
-        ).one()
-    return int(row[0]), int(row[1])
+        return int(
+            connection.execute(
+                text(
+                    "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = to_regclass('experiment_unit_values')"
+                )
+            ).scalar_one()
+        )
 
 
 def test_a_bulk_refresh_leaves_the_values_vacuumed(
@@ -511,8 +511,7 @@ def test_a_bulk_refresh_leaves_the_values_vacuumed(
     first = analyze(service, "vacuumed", now=clock())
     assert sum(first.units.values()) == 600
     if database.dialect == "postgresql":
-        vacuums, visible_pages = _vacuums(database)
-        assert vacuums == 1 and visible_pages > 0
+        assert _vacuums(database) == 1
     late = [
         (user, exposed_at) for user, (_, exposed_at) in sorted(exposed_users(database, "vacuumed").items())
     ]
@@ -525,4 +524,4 @@ def test_a_bulk_refresh_leaves_the_values_vacuumed(
     again = analyze(service, "vacuumed", now=clock())  # 10 users refreshed: below the bulk threshold
     assert again.units == first.units
     if database.dialect == "postgresql":
-        assert _vacuums(database)[0] == 1
+        assert _vacuums(database) == 1
