@@ -124,7 +124,8 @@ class ActivityRollupDayRow(Base):
 
 class ActivityStaleDayRow(Base):
     """A closed UTC day that received events after (or while) it was rolled up: read from events until the
-    worker rolls it up again. `touches` only exists so ingestion's upsert locks the row (see mark_stale_days)."""
+    worker rolls it up again. `touches` is always 1: it served an earlier version whose upsert locked the row
+    (ingestion now takes an advisory lock per day instead, see mark_stale_days)."""
 
     __tablename__ = "activity_stale_days"
 

@@ -9,11 +9,14 @@ moment, whether or not the worker has run.
 
 How days stay right:
 - The worker rolls up a day only once it is closed: its end at least CLOSE_GRACE before now.
-- Ingestion marks every closed day it writes events for as stale (`mark_stale_days`, same transaction), with an
-  upsert that locks the marker row. The worker's refresh of a day deletes the marker first, then recomputes the
-  day from events. Whichever takes the marker row first makes the other wait: either the refresh's recompute
-  (a later statement, with a fresh snapshot under READ COMMITTED) sees the ingested events, or the ingestion
-  inserts a new marker after the refresh and the day is stale again. SQLite serialises writers anyway.
+- Ingestion marks every closed day it writes events for as stale (`mark_stale_days`, same transaction). On
+  PostgreSQL it first takes a shared advisory lock per day, and the worker's refresh of a day takes that day's
+  lock exclusively before it deletes the marker and recomputes the day from events. Whichever comes first makes
+  the other wait: either the refresh's recompute (a later statement, with a fresh snapshot under READ
+  COMMITTED) sees the ingested events, or the ingestion inserts a new marker after the refresh and the day is
+  stale again. Ingesters of the same day share the lock; once the day's marker is committed they do not wait
+  for each other at all (an earlier version upserted the marker to lock its row, which queued every concurrent
+  batch of a day behind one another and left a dead row version per batch). SQLite serialises writers anyway.
 - Events for a day that is not closed yet are not marked: no rollup of that day exists or is being made, as long
   as no ingest transaction lasts longer than CLOSE_GRACE.
 """
@@ -36,6 +39,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -88,22 +92,30 @@ def last_closed_day(now: datetime) -> date:
 # Ingestion: stale markers
 
 
+# Key class of the per-day roll-up locks: the two-int4 advisory key space (surveys use 0x5355), day ordinals.
+ROLLUP_DAY_LOCK_CLASS = 0x5244
+
+
 def mark_stale_days(connection: Connection, timestamps: Iterable[datetime], now: datetime) -> None:
     """Mark the closed days among these event times stale, so readers take them from events until the worker
-    rolls them up again. An upsert (not DO NOTHING): it locks the marker row until this transaction ends, which
-    is what orders it against a concurrent refresh of the same day (see the module docstring)."""
+    rolls them up again. On PostgreSQL under each day's shared lock, which orders this transaction against a
+    concurrent roll-up of the day (see the module docstring)."""
     last_closed = last_closed_day(now)
-    days = sorted({moment.astimezone(UTC).date() for moment in timestamps})
-    closed = [_day_text(day) for day in days if day <= last_closed]
+    closed = sorted({day for moment in timestamps if (day := moment.astimezone(UTC).date()) <= last_closed})
     if not closed:
         return
-    table = ActivityStaleDayRow.__table__
-    statement = insert_for(connection, table)
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text(
+                "SELECT pg_advisory_xact_lock_shared(:lock_class, d) "
+                "FROM unnest(CAST(:days AS int[])) AS d ORDER BY d"
+            ),
+            {"lock_class": ROLLUP_DAY_LOCK_CLASS, "days": [day.toordinal() for day in closed]},
+        ).all()
+    statement = insert_for(connection, ActivityStaleDayRow.__table__)
     connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["day"], set_={"touches": ActivityStaleDayRow.touches + 1}
-        ),
-        [{"day": day, "touches": 1} for day in closed],  # sorted: one lock order for concurrent writers
+        statement.on_conflict_do_nothing(index_elements=["day"]),
+        [{"day": _day_text(day), "touches": 1} for day in closed],
     )
 
 
@@ -158,7 +170,7 @@ def plan_refresh(connection: Connection, now: datetime) -> RollupPlan:
 
 def roll_up_day(connection: Connection, day: date, now: datetime) -> int:
     """Recompute one closed day's rows from its events (call in its own write transaction); returns the users."""
-    text = _day_text(day)
+    day_text = _day_text(day)
     start = _day_start(day)
     # The day's row first: an upsert locks it, so two workers (or a worker and the CLI) rolling up the same day
     # take turns instead of inserting the same rows twice. Readers see the day as rolled up only at commit.
@@ -168,7 +180,7 @@ def roll_up_day(connection: Connection, day: date, now: datetime) -> int:
         upsert.on_conflict_do_update(
             index_elements=["day"], set_={"rolled_up_at": upsert.excluded.rolled_up_at}
         ),
-        {"day": text, "rolled_up_at": now},
+        {"day": day_text, "rolled_up_at": now},
     )
     if connection.dialect.name == "postgresql":
         # The day's users first, shared, in id order (as ingestion takes them): a concurrent persona change waits
@@ -179,11 +191,13 @@ def roll_up_day(connection: Connection, day: date, now: datetime) -> int:
         connection.execute(
             select(UserRow.id).where(UserRow.id.in_(active)).order_by(UserRow.id).with_for_update(read=True)
         ).all()
-    # Then the marker: on PostgreSQL this waits for an ingest transaction holding it, so the recompute below
-    # (a new statement, a new snapshot) sees that transaction's events.
-    connection.execute(delete(ActivityStaleDayRow).where(ActivityStaleDayRow.day == text))
-    connection.execute(delete(DailyUserActivityRow).where(DailyUserActivityRow.day == text))
-    per_user = _raw_counts(connection, [(start, start + ONE_DAY)], day=text).subquery("per_user")
+        # Then the day's lock, exclusive: it waits for ingest transactions that stored events of this day, so
+        # the recompute below (a new statement, a new snapshot) sees their events; later ones wait for this
+        # transaction, then mark the day stale again.
+        connection.execute(select(func.pg_advisory_xact_lock(ROLLUP_DAY_LOCK_CLASS, day.toordinal())))
+    connection.execute(delete(ActivityStaleDayRow).where(ActivityStaleDayRow.day == day_text))
+    connection.execute(delete(DailyUserActivityRow).where(DailyUserActivityRow.day == day_text))
+    per_user = _raw_counts(connection, [(start, start + ONE_DAY)], day=day_text).subquery("per_user")
     inserted = connection.execute(
         DailyUserActivityRow.__table__.insert()  # type: ignore[attr-defined]
         .from_select(list(COLUMNS), select(*(per_user.c[name] for name in COLUMNS)))

@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+import threading
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, delete, event, func, select
+from sqlalchemy import Connection, delete, event, func, insert, select
 
 from feedbackloop.cli import app
 from feedbackloop.settings import Settings
@@ -28,11 +29,12 @@ from store.models import (
     ActivityStaleDayRow,
     CampaignRow,
     DailyUserActivityRow,
+    EventRow,
     ReportRow,
     UserRow,
 )
 from store.repositories.active_users import shared_activity
-from store.repositories.activity_rollups import refresh_rollups, sealed_days
+from store.repositories.activity_rollups import mark_stale_days, refresh_rollups, roll_up_day, sealed_days
 from tools.events.ingest import EventIngestor
 from tools.events.model import CanonicalEvent
 from tools.kpis.compute import compute_kpis
@@ -223,6 +225,87 @@ def test_an_identify_that_keeps_the_persona_updates_no_carried_rows(simulated: D
         assert len(touched) == 2  # the persona follows onto both
     finally:
         event.remove(simulated.engine, "before_cursor_execute", record)
+
+
+def _errors_rolled_up(database: Database, day: str, user: str) -> int:
+    with database.read() as connection:
+        found = connection.execute(
+            select(DailyUserActivityRow.errors).where(
+                DailyUserActivityRow.day == day, DailyUserActivityRow.user_id == user
+            )
+        ).scalar_one_or_none()
+    return int(found or 0)
+
+
+@pytest.mark.parametrize("first", ["ingestion", "roll-up"])
+def test_an_ingestion_and_a_roll_up_of_the_same_day_never_lose_its_events(
+    simulated: Database, first: str
+) -> None:
+    """PostgreSQL, two transactions at once: an ingestion of a late event of a rolled-up day, and a roll-up of
+    that day. Whichever takes the day's lock first, the other waits; afterwards the day either holds the event
+    in its rollup or is stale (read from events), so the figures count it either way. Two ingestions of a day
+    already marked stale do not wait for each other. SQLite serialises writers, so there the two simply run one
+    after the other."""
+    refresh_rollups(simulated, NOW)
+    with simulated.read() as connection:
+        user = connection.execute(select(UserRow.id).order_by(UserRow.id).limit(1)).scalar_one()
+    moment = datetime(2026, 2, 20, 9, tzinfo=UTC)
+    day = moment.date()
+    ingestor = EventIngestor(simulated)
+    ingestor.ingest([late(user, "error_occurred", moment, 900)])  # the day is stale, its marker committed
+    before = _errors_rolled_up(simulated, "2026-02-20", user)
+    roll_up = threading.Thread(target=lambda: _roll_up(simulated, day))
+    if simulated.dialect != "postgresql":
+        ingestor.ingest([late(user, "error_occurred", moment, 901)])
+        _roll_up(simulated, day)
+    elif first == "ingestion":
+        with simulated.write() as connection:  # an ingest transaction, held open after marking the day
+            mark_stale_days(connection, [moment], NOW)
+            with simulated.write() as other:  # a second ingestion of the day shares the lock: no wait
+                mark_stale_days(other, [moment], NOW)
+            connection.execute(insert(EventRow).values(
+                message_id="late-901", type="track", name="error_occurred", user_id=user,
+                timestamp=moment, received_at=NOW, properties={}, context={},
+            ))  # fmt: skip
+            roll_up.start()
+            roll_up.join(timeout=1.0)
+            assert roll_up.is_alive(), "the roll-up must wait for the ingestion holding the day"
+        roll_up.join(timeout=30)
+        assert not roll_up.is_alive()
+    else:
+        locked, release = threading.Event(), threading.Event()
+
+        def held_roll_up() -> None:
+            with simulated.write() as connection:
+                roll_up_day(connection, day, NOW)
+                locked.set()
+                release.wait(timeout=30)
+
+        holder = threading.Thread(target=held_roll_up)
+        holder.start()
+        assert locked.wait(timeout=30)
+        ingesting = threading.Thread(
+            target=lambda: ingestor.ingest([late(user, "error_occurred", moment, 901)])
+        )
+        ingesting.start()
+        ingesting.join(timeout=1.0)
+        assert ingesting.is_alive(), "the ingestion must wait for the roll-up holding the day"
+        release.set()
+        holder.join(timeout=30)
+        ingesting.join(timeout=30)
+        assert not ingesting.is_alive()
+    with simulated.read() as connection:
+        stale = set(connection.execute(select(ActivityStaleDayRow.day)).scalars())
+    rolled_up = _errors_rolled_up(simulated, "2026-02-20", user)
+    # Either the roll-up saw both late events, or the day is stale again; never a rollup without them and no
+    # marker.
+    assert rolled_up == before + 2 or "2026-02-20" in stale, (rolled_up, before, stale)
+    assert_same(stored_figures(simulated, ALIGNED), raw_figures(simulated, ALIGNED))
+
+
+def _roll_up(database: Database, day: date) -> None:
+    with database.write() as connection:
+        roll_up_day(connection, day, NOW)
 
 
 def test_events_of_a_day_not_closed_yet_mark_nothing(database: Database) -> None:
