@@ -159,3 +159,16 @@ def test_naive_datetimes_never_reach_the_store(database: Database) -> None:
             )
         )
         session.flush()
+
+
+def test_postgresql_plans_each_prepared_statement_for_its_parameters(database: Database) -> None:
+    """Every pooled PostgreSQL connection uses custom plans: a generic plan made while a table was small (a seq
+    scan) would otherwise outlive the table's growth until an ANALYZE (store/engine.py). SQLite has no plan
+    cache setting; its connections are unaffected."""
+    # Two transactions in a row: the setting is the session's, still there after the first one's rollback.
+    for _ in range(2):
+        with database.read() as connection:
+            if database.dialect == "postgresql":
+                assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar_one() == "force_custom_plan"
+            else:
+                assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
